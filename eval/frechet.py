@@ -25,7 +25,9 @@ def _as_float64(features, name: str) -> np.ndarray:
     if array.ndim != 2:
         raise ValueError(f"frechet_distance: {name} must be (N, D) features, got shape {array.shape}")
     if array.shape[0] < 2:
-        raise ValueError(f"frechet_distance: {name} needs at least 2 samples for a covariance, got {array.shape[0]}")
+        raise ValueError(
+            f"frechet_distance: {name} needs at least 2 samples for a covariance, got {array.shape[0]}"
+        )
     if not np.isfinite(array).all():
         raise ValueError(f"frechet_distance: {name} holds NaN or inf values")
     return array
