@@ -10,6 +10,7 @@ torch-fidelity 0.3 take it. The covariance convention changes the number, so it 
 
 from __future__ import annotations
 
+import warnings
 from typing import Literal
 
 import numpy as np
@@ -45,7 +46,11 @@ def gaussian_statistics(features, covariance: Covariance = "unbiased") -> tuple[
 def frechet_distance_from_statistics(mu_a, sigma_a, mu_b, sigma_b) -> float:
     """Frechet distance between two Gaussians given by their float64 statistics."""
     mean_term = float(np.sum((mu_a - mu_b) ** 2))
-    root = scipy.linalg.sqrtm(sigma_a @ sigma_b)
+    with warnings.catch_warnings():
+        # Fewer samples than dimensions make the product singular; the retry below handles it, and the
+        # warning would repeat on every such call.
+        warnings.simplefilter("ignore", scipy.linalg.LinAlgWarning)
+        root = scipy.linalg.sqrtm(sigma_a @ sigma_b)
     if not np.isfinite(root).all():
         # Singular products (fewer samples than dimensions) defeat sqrtm; pytorch-fid and torch-fidelity
         # 0.3 retry with 1e-6 on the diagonals, and so do we.
