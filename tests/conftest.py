@@ -10,6 +10,10 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 import pytest
 import torch
 
+# One thread per test process: the tiny models of the tests are dominated by per-op overhead, which two
+# OpenMP threads on a shared 2-core machine make up to 100x worse.
+torch.set_num_threads(1)
+
 
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
