@@ -2,12 +2,14 @@
 
 The config is validated before anything heavy happens (a contradictory setting is named with the rule
 it breaks); `dry_run=true` stops after validation and instantiation, so a config can be checked on a
-laptop before it is sent to a cluster.
+laptop before it is sent to a cluster. `resume=latest` (or a run directory) continues a run in the
+stage and iteration where it stopped.
 """
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -26,9 +28,32 @@ def build_parts(cfg: DictConfig) -> dict:
     }
 
 
+def resolve_run_dir(cfg: DictConfig) -> Path:
+    """The run directory: a new one, or with `resume`, the one to continue."""
+    resume = cfg.get("resume")
+    if not resume:
+        return Path(cfg.run_dir)
+    if resume != "latest":
+        folder = Path(resume)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"resume={resume}: no such run directory")
+        return folder
+    experiment_dir = Path(cfg.paths.output) / str(cfg.experiment)
+    runs = sorted(p for p in experiment_dir.glob("*") if p.is_dir() and any(p.glob("stage_*")))
+    if not runs:
+        raise FileNotFoundError(
+            f"resume=latest: no run of experiment {cfg.experiment} with a started stage under {experiment_dir}"
+        )
+    return runs[-1]
+
+
 def train(cfg: DictConfig) -> dict:
     """Run the experiment's stage chain; return its summary metrics."""
     OmegaConf.resolve(cfg)
+    if cfg.get("toy_teacher"):
+        from lightning_distill.toy.teacher.run import train_toy_teacher
+
+        return train_toy_teacher(cfg)
     plans = plan_chain(cfg.stages)
     parts = build_parts(cfg)
     pool = parts["pool"]
@@ -42,6 +67,11 @@ def train(cfg: DictConfig) -> dict:
     )
     if cfg.get("dry_run"):
         return {"stages": len(plans), "pool": pool.names, "dry_run": True}
-    raise NotImplementedError(
-        "Running the stage chain arrives with the distillation stages; use dry_run=true to validate a config."
-    )
+    from lightning_distill.stages.finish import finish_run
+    from lightning_distill.stages.runner import run_chain
+
+    run_dir = resolve_run_dir(cfg)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log.info("run directory: %s", run_dir)
+    adapters, setup = run_chain(cfg, plans, run_dir)
+    return finish_run(cfg, plans, adapters, setup, run_dir)

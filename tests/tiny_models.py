@@ -11,10 +11,6 @@ sys.path (rootdir-relative "prepend" import mode; tests/ has no __init__.py).
 
 from __future__ import annotations
 
-import gzip
-import importlib.resources
-from functools import lru_cache
-
 import torch
 
 TINY_BLOCK_OUT_CHANNELS = (32, 64)
@@ -133,32 +129,8 @@ def tiny_text_encoder(seed: int = 0):
     return CLIPTextModel(config).eval()
 
 
-@lru_cache(maxsize=1)
 def clip_tokenizer():
-    """The exact SD1.5 (OpenAI CLIP) tokenizer, built offline from the BPE merges open_clip ships."""
-    from transformers import CLIPTokenizer
+    """The exact SD1.5 (OpenAI CLIP) tokenizer, built offline (the package's one implementation)."""
+    from lightning_distill.models.tokenizer import sd15_tokenizer
 
-    bpe = importlib.resources.files("open_clip").joinpath("bpe_simple_vocab_16e6.txt.gz")
-    merges = gzip.decompress(bpe.read_bytes()).decode("utf-8").split("\n")[1 : 49152 - 256 - 2 + 1]
-    byte_symbols = list(_bytes_to_unicode().values())
-    vocab = byte_symbols + [s + "</w>" for s in byte_symbols] + ["".join(m.split()) for m in merges]
-    vocab += ["<|startoftext|>", "<|endoftext|>"]
-    return CLIPTokenizer(
-        vocab={tok: i for i, tok in enumerate(vocab)},
-        merges=[tuple(m.split()) for m in merges],
-        model_max_length=77,
-    )
-
-
-def _bytes_to_unicode() -> dict[int, str]:
-    """GPT-2 / CLIP's reversible byte -> printable character table, which the BPE vocabulary is written in."""
-    printable = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1))
-    printable += list(range(ord("®"), ord("ÿ") + 1))
-    chars = printable[:]
-    extra = 0
-    for b in range(256):
-        if b not in printable:
-            printable.append(b)
-            chars.append(256 + extra)
-            extra += 1
-    return dict(zip(printable, map(chr, chars)))
+    return sd15_tokenizer()

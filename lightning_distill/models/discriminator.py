@@ -1,0 +1,145 @@
+"""The discriminator of progressive adversarial distillation (ADL §3.3, SDXL-Lightning §3.3).
+
+Backbone d: the encoder and mid block of the AnimateDiff UNet (image layers and motion layers), copied,
+fully trainable, working in latent space and conditioned on the timestep and the text as the UNet is.
+The base-model ("flow") condition is a learnable embedding of the base model's index added to the time
+embedding, initialised to zero so that at the start d computes exactly what the UNet computes.
+
+Heads, on the mid-block features (B, C, F, h, w):
+  conditional   D(x_t, x_next): d(x_t) and d(x_next) concatenated on channels -> head -> one logit;
+  unconditional D'(x_next): head on d(x_next) alone (the relaxation of the second phase).
+A head is repeated [Conv3d kernel 4 stride 2, GroupNorm, SiLU] blocks, then a mean over what is left and
+a projection to one logit. Kernel 4 / stride 2 applies along every axis long enough to halve (>= 2);
+shorter axes take kernel 1 / stride 1, so the same head serves the paper's (1280, 16, 8, 8) mid features
+and the toy world's (64, 8, 1, 1). Blocks are added until every axis is 1 or `max_blocks` is reached.
+Logits are raw (the losses in `stages.gan_loss` apply the sigmoid).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+
+def _group_count(channels: int) -> int:
+    return next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
+
+
+class DiscriminatorHead(nn.Module):
+    def __init__(
+        self, in_channels: int, feature_shape: tuple[int, int, int], channels: int, max_blocks: int = 4
+    ):
+        super().__init__()
+        layers, shape, width = [], list(feature_shape), in_channels
+        for _ in range(max_blocks):
+            if all(size == 1 for size in shape):
+                break
+            kernel = [4 if size >= 2 else 1 for size in shape]
+            stride = [2 if size >= 2 else 1 for size in shape]
+            padding = [1 if size >= 2 else 0 for size in shape]
+            layers += [
+                nn.Conv3d(width, channels, kernel, stride, padding),
+                nn.GroupNorm(_group_count(channels), channels),
+                nn.SiLU(),
+            ]
+            shape = [
+                (size + 2 * p - k) // s + 1
+                for size, k, s, p in zip(shape, kernel, stride, padding, strict=True)
+            ]
+            width = channels
+        self.blocks = nn.Sequential(*layers)
+        self.project = nn.Linear(width, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, C, F, h, w) -> (B,) logits."""
+        return self.project(self.blocks(features).mean(dim=(2, 3, 4))).squeeze(1)
+
+
+class Discriminator(nn.Module):
+    """See the module docstring. Build it with `Discriminator.from_unet`."""
+
+    def __init__(
+        self,
+        unet: nn.Module,
+        num_base_models: int,
+        feature_shape: tuple[int, int, int],
+        head_channels: int | None = None,
+        max_blocks: int = 4,
+        gradient_checkpointing: bool = False,
+    ):
+        super().__init__()
+        self.conv_in = copy.deepcopy(unet.conv_in)
+        self.time_proj = copy.deepcopy(unet.time_proj)
+        self.time_embedding = copy.deepcopy(unet.time_embedding)
+        self.down_blocks = copy.deepcopy(unet.down_blocks)
+        self.mid_block = copy.deepcopy(unet.mid_block)
+        self.requires_grad_(True)
+        time_dim = self.time_embedding.linear_2.out_features
+        self.base_model_embedding = nn.Embedding(num_base_models, time_dim)
+        nn.init.zeros_(self.base_model_embedding.weight)
+        mid_channels = unet.config.block_out_channels[-1]
+        width = head_channels or mid_channels
+        self.conditional_head = DiscriminatorHead(2 * mid_channels, feature_shape, width, max_blocks)
+        self.unconditional_head = DiscriminatorHead(mid_channels, feature_shape, width, max_blocks)
+        self.gradient_checkpointing = gradient_checkpointing
+
+    @classmethod
+    def from_unet(
+        cls, unet: nn.Module, num_base_models: int, latent_shape: tuple[int, int, int] = (8, 8, 8), **options
+    ) -> Discriminator:
+        """From a UNetMotionModel; `latent_shape` (F, h, w) of the clips it will judge fixes the head's
+        layout (the mid features are (F, h / 2^(levels-1), w / 2^(levels-1)))."""
+        frames, height, width = latent_shape
+        factor = 2 ** (len(unet.config.block_out_channels) - 1)
+        feature_shape = (frames, max(1, -(-height // factor)), max(1, -(-width // factor)))
+        return cls(unet, num_base_models, feature_shape, **options)
+
+    def _run(self, block, *args, **kwargs):
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            return checkpoint(lambda *a: block(*a, **kwargs), *args, use_reentrant=False)
+        return block(*args, **kwargs)
+
+    def features(
+        self, x: torch.Tensor, t: torch.Tensor, frame_states: torch.Tensor, model_index: torch.Tensor
+    ) -> torch.Tensor:
+        """Mid-block features (B, C, F, h, w) of latents x (B, C, F, H, W) at timesteps t (B,) (clean = -1
+        reads as 0), text states per frame (B*F, L, D), base-model indices (B,), as UNetMotionModel.forward
+        computes them."""
+        batch, _, frames = x.shape[:3]
+        t_emb = self.time_proj(t.clamp(min=0)).to(dtype=x.dtype)
+        emb = self.time_embedding(t_emb) + self.base_model_embedding(model_index)
+        emb = emb.repeat_interleave(frames, dim=0)
+        sample = x.permute(0, 2, 1, 3, 4).reshape(batch * frames, -1, *x.shape[3:])
+        sample = self.conv_in(sample)
+        for block in self.down_blocks:
+            if getattr(block, "has_cross_attention", False):
+                sample, _ = self._run(
+                    block, sample, emb, encoder_hidden_states=frame_states, num_frames=frames
+                )
+            else:
+                sample, _ = self._run(block, sample, emb, num_frames=frames)
+        if hasattr(self.mid_block, "motion_modules"):
+            sample = self._run(
+                self.mid_block, sample, emb, encoder_hidden_states=frame_states, num_frames=frames
+            )
+        else:
+            sample = self._run(self.mid_block, sample, emb, encoder_hidden_states=frame_states)
+        return sample.reshape(batch, frames, *sample.shape[1:]).permute(0, 2, 1, 3, 4)
+
+    def conditional(self, x_t, x_next, t, t_next, frame_states, model_index) -> torch.Tensor:
+        """D(x_t, x_next | t, t_next, text, base model): (B,) logits."""
+        both = torch.cat(
+            [
+                self.features(x_t, t, frame_states, model_index),
+                self.features(x_next, t_next, frame_states, model_index),
+            ],
+            dim=1,
+        )
+        return self.conditional_head(both)
+
+    def unconditional(self, x_next, t_next, frame_states, model_index) -> torch.Tensor:
+        """D'(x_next | t_next, text, base model): (B,) logits."""
+        return self.unconditional_head(self.features(x_next, t_next, frame_states, model_index))

@@ -1,0 +1,54 @@
+"""The first stage, 128 -> 32 steps, trained with MSE (ADL §3.4, SDXL-Lightning §3.6).
+
+The teacher (the original AnimateDiff) makes n Euler moves of its 128-step grid with classifier-free
+guidance (CFG 7.5, the empty prompt as the unconditional one: "no negative prompt"); the student makes one
+move of its 32-step grid from the same x_t, without guidance, so guidance is distilled into it.
+
+The loss is the mean squared error between the two moves' destinations x_{t-ns}, in the space the UNet
+reads (DDPM-scaled latents): that is where the next stage's moves start from, so matching it is matching
+the sampler's trajectory. At the last move the destination is the predicted clean latent itself.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from lightning_distill.stages.motion_modules import using
+from lightning_distill.stages.moves import student_move, teacher_moves
+from lightning_distill.stages.stage_module import StageModule
+from lightning_distill.stages.timesteps import teacher_path
+
+
+class MSEStage(StageModule):
+    """Batches: {"member": name, "latents": (B, C, F, h, w) scaled clean latents, "captions": list of B}."""
+
+    def __init__(self, *args, guidance_scale: float = 7.5, lr: float = 1e-5, betas=(0.9, 0.999), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guidance_scale = guidance_scale
+        self.lr = lr
+        self.betas = tuple(betas)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        member = self.members[batch["member"]]
+        latents = batch["latents"]
+        generator = self.generator()
+        _, t, t_next, x_t = self.noisy_input(latents, generator)
+        states = member.text_states(batch["captions"])
+        negative = member.text_states([""] * len(batch["captions"])) if self.guidance_scale > 1 else None
+        path = teacher_path(
+            self.schedule, self.plan.teacher_steps, t, t_next, self.plan.moves_per_student_move
+        )
+        with using(member.unet, self.teacher):
+            target = teacher_moves(
+                member.unet, self.schedule, x_t, path, states, negative, self.guidance_scale
+            )
+        prediction = student_move(member.unet, self.schedule, x_t, t, t_next, states)
+        loss = F.mse_loss(prediction.float(), target.float())
+        self.iteration += 1
+        self.log_dict({"mse/loss": loss, f"mse/loss_{member.name}": loss}, prog_bar=False)
+        self.log("loss", loss, prog_bar=True)
+        return loss
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.student.parameters(), lr=self.lr, betas=self.betas)

@@ -1,0 +1,119 @@
+"""`python -m lightning_distill.toy {render,score,train-judge,sheet}`: the toy world from the shell.
+
+render       rendered clips as shards, through the data writer (one folder per style with --style all)
+score        the toy metrics of clips in shards (prompt accuracy, style fidelity, toy-FVD) as JSON
+train-judge  train the judge and write its weights and measured accuracies
+sheet        a PNG contact sheet of every style
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from lightning_distill.toy.world import DEFAULT_FRAMES, DEFAULT_SIZE, STYLES
+
+
+def _render(args) -> dict:
+    from lightning_distill.toy.shards import ensure_rendered
+
+    styles = list(STYLES) if args.style == "all" else [args.style]
+    written = {}
+    for offset, style in enumerate(styles):
+        folder = Path(args.out) / style if args.style == "all" else Path(args.out)
+        ensure_rendered(folder, style, args.clips, args.seed + offset, args.frames, args.size)
+        written[style] = str(folder)
+    return {"clips_per_style": args.clips, "folders": written}
+
+
+def _score(args) -> dict:
+    import torch
+
+    from lightning_distill.data.once import iterate_once
+    from lightning_distill.toy.judge import load_judge
+    from lightning_distill.toy.metrics import toy_metrics
+
+    judge = load_judge(args.judge, frames=args.frames, size=args.size)
+
+    def read(pattern: str):
+        videos, captions, styles, skipped = [], [], [], {}
+        for batch in iterate_once(pattern, judge.frames, judge.size, batch_size=128):
+            videos.append(batch["video"])
+            captions += batch["caption"]
+            styles += [args.style or style for style in batch["style"]]
+            for reason, count in batch["skipped"].items():
+                skipped[reason] = skipped.get(reason, 0) + count
+        if not captions:
+            sys.exit(f"lightning_distill.toy score: no decodable clip in {pattern} (skipped: {skipped})")
+        if "" in styles:
+            sys.exit("lightning_distill.toy score: clips without a style tag; pass --style STYLE")
+        return torch.cat(videos), captions, styles, skipped
+
+    videos, captions, styles, skipped = read(args.shards)
+    reference = read(args.reference)[0] if args.reference else None
+    by_style = {}
+    for style in sorted(set(styles)):
+        index = [i for i, s in enumerate(styles) if s == style]
+        by_style[style] = toy_metrics(
+            videos[index], [captions[i] for i in index], style, judge,
+            reference=reference[index] if reference is not None else None,
+        )  # fmt: skip
+    overall = toy_metrics(videos, captions, styles, judge, reference=reference)
+    return {"overall": overall, "by_style": by_style, "skipped": skipped}
+
+
+def _train_judge(args) -> dict:
+    from lightning_distill.toy.judge_training import train_judge
+
+    command = "python -m lightning_distill.toy " + " ".join(sys.argv[1:])
+    return train_judge(
+        args.out, seed=args.seed, steps=args.steps, frames=args.frames, size=args.size, command=command
+    )
+
+
+def _sheet(args) -> dict:
+    from lightning_distill.toy.sheet import write_contact_sheet
+
+    return {"sheet": str(write_contact_sheet(args.out, seed=args.seed, frames=args.frames, size=args.size))}
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="python -m lightning_distill.toy", description=__doc__.split("\n")[0])
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def geometry(sub):
+        sub.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+        sub.add_argument("--size", type=int, default=DEFAULT_SIZE)
+        sub.add_argument("--seed", type=int, default=0)
+
+    render = commands.add_parser("render", help="render clips into shards")
+    render.add_argument("--style", required=True, choices=[*STYLES, "all"])
+    render.add_argument("--clips", type=int, required=True, help="clips per style")
+    render.add_argument("--out", required=True, help="folder (with --style all: one subfolder per style)")
+    geometry(render)
+    score = commands.add_parser("score", help="toy metrics of the clips in shards, as JSON")
+    score.add_argument("--shards", required=True, help="shard pattern (path, brace, glob, URL)")
+    score.add_argument("--style", choices=STYLES, help="expected style (default: each clip's style tag)")
+    score.add_argument("--reference", help="shards of real clips to compare with (default: fresh renders)")
+    score.add_argument("--judge", help="judge weights (default: the shipped judge)")
+    geometry(score)
+    train = commands.add_parser("train-judge", help="train the judge on freshly rendered clips")
+    train.add_argument("--out", default=str(Path(__file__).parent / "weights" / "judge.safetensors"))
+    train.add_argument("--steps", type=int, default=2400)
+    geometry(train)
+    sheet = commands.add_parser("sheet", help="a PNG of every style")
+    sheet.add_argument("--out", required=True)
+    geometry(sheet)
+    return root
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    handlers = {"render": _render, "score": _score, "train-judge": _train_judge, "sheet": _sheet}
+    print(json.dumps(handlers[args.command](args), indent=2))
+
+
+if __name__ == "__main__":
+    main()

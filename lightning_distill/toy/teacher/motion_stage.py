@@ -1,0 +1,61 @@
+"""Stage 5 of the toy teacher: the shared motion module, trained on clips with the image UNets frozen,
+as AnimateDiff trains its motion module. Every seen style's UNet carries the same motion module, and each
+step trains it on one style's clips through that style's UNet (drawn in turn), so that one module serves
+the whole pool, the held-out style's UNet never among them."""
+
+from __future__ import annotations
+
+import lightning
+import torch
+
+from lightning_distill.diffusion.schedule import NoiseSchedule
+from lightning_distill.toy.teacher.denoising import caption_embeddings, denoising_loss
+
+
+class ToyMotionModuleTraining(lightning.LightningModule):
+    """Batches: {"style": str, "latents": (B, 4, F, h, w) scaled clip latents, "captions": list of B}.
+
+    `motion_unets` maps style -> UNetMotionModel; all share one set of motion-module parameters,
+    `motion_parameters`, the only ones trained.
+    """
+
+    def __init__(
+        self,
+        motion_unets: dict[str, torch.nn.Module],
+        motion_parameters: list[torch.nn.Parameter],
+        text_table: dict[str, torch.Tensor],
+        lr: float,
+        caption_dropout: float = 0.1,
+        high_noise_fraction: float = 0.0,
+        seed: int = 0,
+    ):
+        super().__init__()
+        self.save_hyperparameters(ignore=["motion_unets", "motion_parameters", "text_table"])
+        self.motion_unets = torch.nn.ModuleDict(motion_unets)
+        self.motion_parameters = motion_parameters
+        self.text_table = text_table
+        self.schedule = NoiseSchedule()
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        unet = self.motion_unets[batch["style"]]
+        frames = batch["latents"].shape[2]
+        states = caption_embeddings(
+            batch["captions"], self.text_table, self.hparams.caption_dropout, self.generator
+        )
+        loss = denoising_loss(
+            lambda x, t, s: unet(x, t, encoder_hidden_states=s.repeat_interleave(frames, dim=0)).sample,
+            batch["latents"],
+            states,
+            self.schedule,
+            self.generator,
+            self.hparams.high_noise_fraction,
+        )
+        self.log("motion/loss", loss, prog_bar=True)
+        self.log(f"motion/loss_{batch['style']}", loss)
+        return loss
+
+    def configure_optimizers(self):
+        optimizer = torch.optim.AdamW(self.motion_parameters, lr=self.hparams.lr, weight_decay=0.0)
+        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 100))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}

@@ -1,0 +1,110 @@
+"""The discriminator: its backbone is the UNet's encoder and mid block, conditioned on the base model, its
+heads give one logit per clip at toy and paper shapes, and training it never touches the student."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from diffusers import UNetMotionModel
+
+from lightning_distill.models.discriminator import Discriminator, DiscriminatorHead
+from lightning_distill.stages import gan_loss
+from lightning_distill.toy.models import build_motion_adapter, build_unet
+
+
+@pytest.fixture(scope="module")
+def unet():
+    torch.manual_seed(0)
+    model = UNetMotionModel.from_unet2d(build_unet(0), build_motion_adapter(0))
+    with torch.no_grad():  # the toy adapter starts as the identity; give its motion layers a voice
+        for name, p in model.named_parameters():
+            if "motion_modules" in name and name.endswith("proj_out.weight"):
+                p.normal_(0, 0.05)
+    return model.eval()
+
+
+def inputs(batch=2, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (
+        torch.randn(batch, 4, 8, 8, 8, generator=g),
+        torch.randint(0, 1000, (batch,), generator=g),
+        torch.randn(batch * 8, 77, 32, generator=g),
+    )
+
+
+def test_backbone_is_the_unets_encoder_and_mid_block(unet):
+    x, t, states = inputs()
+    captured = {}
+    hook = unet.mid_block.register_forward_hook(lambda m, i, o: captured.setdefault("mid", o))
+    with torch.no_grad():
+        unet(x, t, encoder_hidden_states=states)
+    hook.remove()
+    discriminator = Discriminator.from_unet(unet, num_base_models=3).eval()
+    with torch.no_grad():
+        features = discriminator.features(x, t, states, torch.tensor([0, 2]))
+    expected = captured["mid"].reshape(2, 8, *captured["mid"].shape[1:]).permute(0, 2, 1, 3, 4)
+    torch.testing.assert_close(features, expected)
+    with torch.no_grad():
+        discriminator.base_model_embedding.weight.normal_()
+        moved = discriminator.features(x, t, states, torch.tensor([0, 2]))
+    assert not torch.allclose(moved, expected)
+
+
+def test_heads_give_one_logit_per_clip_and_gradients_reach_everything(unet):
+    discriminator = Discriminator.from_unet(unet, num_base_models=2)
+    x, t, states = inputs()
+    index = torch.tensor([0, 1])
+    conditional = discriminator.conditional(x, x * 0.5, t, (t - 250).clamp(min=-1), states, index)
+    unconditional = discriminator.unconditional(x, t, states, index)
+    assert conditional.shape == (2,) and unconditional.shape == (2,)
+    (conditional.sum() + unconditional.sum()).backward()
+    missing = [n for n, p in discriminator.named_parameters() if p.grad is None]
+    assert missing == []
+
+
+def test_paper_sized_mid_features_fit_the_head():
+    head = DiscriminatorHead(2 * 1280, (16, 8, 8), channels=64)
+    assert head(torch.randn(1, 2 * 1280, 16, 8, 8)).shape == (1,)
+    assert sum(isinstance(m, torch.nn.Conv3d) for m in head.modules()) == 4
+
+
+def test_training_the_discriminator_leaves_the_student_alone(unet):
+    before = {n: p.clone() for n, p in unet.named_parameters()}
+    discriminator = Discriminator.from_unet(unet, num_base_models=1)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
+    x, t, states = inputs()
+    discriminator.unconditional(x, t, states, torch.tensor([0, 0])).sum().backward()
+    optimizer.step()
+    assert all(torch.equal(p, before[n]) for n, p in unet.named_parameters())
+
+
+def test_gradient_checkpointing_changes_nothing(unet):
+    x, t, states = inputs()
+    index = torch.tensor([0, 0])
+    plain = Discriminator.from_unet(unet, num_base_models=1)
+    checkpointed = Discriminator.from_unet(unet, num_base_models=1, gradient_checkpointing=True)
+    checkpointed.load_state_dict(plain.state_dict())
+    results = []
+    for model in (plain, checkpointed):
+        out = model.unconditional(x, t, states, index)
+        out.sum().backward()
+        results.append((out.detach(), model.conv_in.weight.grad.clone()))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    torch.testing.assert_close(results[0][1], results[1][1])
+
+
+def test_losses_match_their_definitions():
+    real, fake = torch.tensor([2.0, -1.0, 30.0]), torch.tensor([-3.0, 0.5, -40.0])
+    sigmoid = torch.sigmoid
+    assert torch.isfinite(gan_loss.discriminator_loss(real, fake))  # logits where log(sigmoid) underflows
+    torch.testing.assert_close(
+        gan_loss.discriminator_loss(real[:2], fake[:2]),
+        -torch.log(sigmoid(real[:2])).mean() - torch.log(1 - sigmoid(fake[:2])).mean(),
+    )
+    torch.testing.assert_close(gan_loss.generator_loss(fake[:2]), -torch.log(sigmoid(fake[:2])).mean())
+    assert float(gan_loss.accuracy(real, fake)) == pytest.approx(4 / 6)
+    drawn = gan_loss.draw_renoise_timesteps(
+        4000, [10, 250, 500, 750], [5, 1, 1, 1], torch.Generator().manual_seed(0)
+    )
+    assert set(drawn.tolist()) == {10, 250, 500, 750}
+    assert 0.55 < float((drawn == 10).float().mean()) < 0.7
