@@ -32,7 +32,11 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
     """The run directory: a new one, or with `resume`, the one to continue."""
     resume = cfg.get("resume")
     if not resume:
-        return Path(cfg.run_dir)
+        from hydra.core.hydra_config import HydraConfig
+
+        # Under Hydra, its output directory: the same in every process Lightning's DDP launcher starts
+        # (it passes the first process's directory on), where `run_dir`'s timestamp would differ.
+        return Path(HydraConfig.get().runtime.output_dir) if HydraConfig.initialized() else Path(cfg.run_dir)
     if resume != "latest":
         folder = Path(resume)
         if not folder.is_dir():

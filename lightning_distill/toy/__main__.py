@@ -73,6 +73,32 @@ def _train_judge(args) -> dict:
     )
 
 
+def _scale(args) -> dict:
+    """What toy-FVD numbers mean: real vs independent real, vs blurred real, vs noise, per style."""
+    import torch
+
+    from lightning_distill.toy.augment import gaussian_blur
+    from lightning_distill.toy.judge import load_judge
+    from lightning_distill.toy.metrics import toy_metrics, toy_prompts
+    from lightning_distill.toy.render import render_batch
+
+    judge = load_judge(args.judge, frames=args.frames, size=args.size)
+    prompts = toy_prompts(args.clips, args.seed)
+    rows = {}
+    for style in STYLES:
+        real = render_batch(prompts, style, args.seed + 1, args.frames, args.size)
+        blurred = gaussian_blur(real, torch.full((len(prompts),), 1.5))
+        noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
+        rows[style] = {
+            name: {k: round(v, 4) for k, v in toy_metrics(video, prompts, style, judge).items() if k in KEYS}
+            for name, video in (("independent_real", real), ("blurred_1.5px", blurred), ("uniform_noise", noise))
+        }
+    return {"clips_per_style": args.clips, "seed": args.seed, "by_style": rows}
+
+
+KEYS = ("prompt_accuracy", "style_fidelity", "toy_fvd")
+
+
 def _sheet(args) -> dict:
     from lightning_distill.toy.sheet import write_contact_sheet
 
@@ -101,8 +127,12 @@ def parser() -> argparse.ArgumentParser:
     geometry(score)
     train = commands.add_parser("train-judge", help="train the judge on freshly rendered clips")
     train.add_argument("--out", default=str(Path(__file__).parent / "weights" / "judge.safetensors"))
-    train.add_argument("--steps", type=int, default=2400)
+    train.add_argument("--steps", type=int, default=1500)
     geometry(train)
+    scale = commands.add_parser("scale", help="toy-FVD of real vs real, blurred and noise clips, per style")
+    scale.add_argument("--clips", type=int, default=256)
+    scale.add_argument("--judge", help="judge weights (default: the shipped judge)")
+    geometry(scale)
     sheet = commands.add_parser("sheet", help="a PNG of every style")
     sheet.add_argument("--out", required=True)
     geometry(sheet)
@@ -111,7 +141,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    handlers = {"render": _render, "score": _score, "train-judge": _train_judge, "sheet": _sheet}
+    handlers = {"render": _render, "score": _score, "train-judge": _train_judge, "scale": _scale, "sheet": _sheet}
     print(json.dumps(handlers[args.command](args), indent=2))
 
 

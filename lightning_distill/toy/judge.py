@@ -28,7 +28,7 @@ def default_config(frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE) -> di
     return {
         "frames": frames,
         "size": size,
-        "channels": [24, 48, 64, 96],
+        "channels": [16, 32, 64, 96],
         # Full resolution in the first block: at 32 px a circle, a rotated square and a triangle differ in
         # a few edge pixels, which an early pool blurs away (an earlier judge that pooled at once read
         # shape at 72%).
@@ -38,9 +38,9 @@ def default_config(frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE) -> di
     }
 
 
-def _block(in_channels: int, out_channels: int, pool: tuple[int, int, int] | None) -> nn.Sequential:
+def _block(in_channels: int, out_channels: int, pool: tuple[int, int, int] | None, kernel=(3, 3, 3)) -> nn.Sequential:
     layers: list[nn.Module] = [
-        nn.Conv3d(in_channels, out_channels, kernel_size=3, padding=1, bias=False),
+        nn.Conv3d(in_channels, out_channels, kernel_size=kernel, padding=tuple(k // 2 for k in kernel), bias=False),
         nn.BatchNorm3d(out_channels),
         nn.ReLU(inplace=True),
     ]
@@ -63,10 +63,14 @@ class ToyJudge(nn.Module):
         self.vocabulary = {head: tuple(config["vocabulary"][head]) for head in HEADS}
         channels = [3, *config["channels"]]
         pools = [tuple(p) if p else None for p in config["pools"]]
-        # Time is pooled once, late, so the temporal kernels see the whole motion before the embedding
+        # The full-resolution block reads edges frame by frame (a spatial kernel: a third of the cost);
+        # time is pooled once, late, so the temporal kernels see the whole motion before the embedding
         # averages it away; direction lives in the sign of those temporal filters.
         self.backbone = nn.Sequential(
-            *(_block(channels[i], channels[i + 1], pools[i]) for i in range(len(pools))),
+            *(
+                _block(channels[i], channels[i + 1], pools[i], (1, 3, 3) if i == 0 else (3, 3, 3))
+                for i in range(len(pools))
+            ),
             nn.AdaptiveAvgPool3d(1),
             nn.Flatten(),
         )

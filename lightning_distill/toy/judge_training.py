@@ -96,7 +96,7 @@ class JudgeTraining(L.LightningModule):
 def train_judge(
     out: str,
     seed: int = 0,
-    steps: int = 2400,
+    steps: int = 1500,
     batch_size: int = 48,
     learning_rate: float = 3e-3,
     frames: int = DEFAULT_FRAMES,
