@@ -46,7 +46,9 @@ def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
     # The student moved away from the teacher, and only in its motion module.
     student = MotionAdapter.from_pretrained(run / "stage_2_adversarial_8_to_4" / "student")
     teacher_adapter = MotionAdapter.from_pretrained(teacher / "motion_module")
-    assert any(not torch.equal(a, b) for a, b in zip(student.parameters(), teacher_adapter.parameters(), strict=True))
+    assert any(
+        not torch.equal(a, b) for a, b in zip(student.parameters(), teacher_adapter.parameters(), strict=True)
+    )
 
 
 def _wait_for(path, timeout=300):
@@ -81,7 +83,9 @@ def test_sigkill_in_an_adversarial_stage_then_resume(tmp_path, teacher):
     (run,) = list(runs.iterdir())
     first_stage = run / "stage_0_mse_128_to_32" / "summary.json"
     stamp = first_stage.stat().st_mtime_ns
-    killed_at = torch.load(run / "stage_1_adversarial_32_to_8" / "last.ckpt", weights_only=True)["state_dict"]["iteration"]
+    killed_at = torch.load(run / "stage_1_adversarial_32_to_8" / "last.ckpt", weights_only=True)[
+        "state_dict"
+    ]["iteration"]
     assert not (run / "stage_1_adversarial_32_to_8" / "summary.json").exists()
 
     resumed = subprocess.run([*command, "resume=latest"], capture_output=True, text=True, timeout=600)

@@ -32,7 +32,9 @@ def write_random_toy_teacher(folder: Path) -> Path:
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
     save_component(adapter, folder, "motion_module")
     for style in STYLES:
-        save_component(get_peft_model(build_unet(0), LoraConfig(**STYLE_LORA_CONFIG)), folder / "unet_lora", style)
+        save_component(
+            get_peft_model(build_unet(0), LoraConfig(**STYLE_LORA_CONFIG)), folder / "unet_lora", style
+        )
     return folder
 
 

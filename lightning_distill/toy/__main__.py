@@ -91,7 +91,11 @@ def _scale(args) -> dict:
         noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
         rows[style] = {
             name: {k: round(v, 4) for k, v in toy_metrics(video, prompts, style, judge).items() if k in KEYS}
-            for name, video in (("independent_real", real), ("blurred_1.5px", blurred), ("uniform_noise", noise))
+            for name, video in (
+                ("independent_real", real),
+                ("blurred_1.5px", blurred),
+                ("uniform_noise", noise),
+            )
         }
     return {"clips_per_style": args.clips, "seed": args.seed, "by_style": rows}
 
@@ -141,7 +145,13 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = parser().parse_args(argv)
-    handlers = {"render": _render, "score": _score, "train-judge": _train_judge, "scale": _scale, "sheet": _sheet}
+    handlers = {
+        "render": _render,
+        "score": _score,
+        "train-judge": _train_judge,
+        "scale": _scale,
+        "sheet": _sheet,
+    }
     print(json.dumps(handlers[args.command](args), indent=2))
 
 

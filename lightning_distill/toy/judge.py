@@ -38,9 +38,13 @@ def default_config(frames: int = DEFAULT_FRAMES, size: int = DEFAULT_SIZE) -> di
     }
 
 
-def _block(in_channels: int, out_channels: int, pool: tuple[int, int, int] | None, kernel=(3, 3, 3)) -> nn.Sequential:
+def _block(
+    in_channels: int, out_channels: int, pool: tuple[int, int, int] | None, kernel=(3, 3, 3)
+) -> nn.Sequential:
     layers: list[nn.Module] = [
-        nn.Conv3d(in_channels, out_channels, kernel_size=kernel, padding=tuple(k // 2 for k in kernel), bias=False),
+        nn.Conv3d(
+            in_channels, out_channels, kernel_size=kernel, padding=tuple(k // 2 for k in kernel), bias=False
+        ),
         nn.BatchNorm3d(out_channels),
         nn.ReLU(inplace=True),
     ]
