@@ -28,8 +28,10 @@ def atomic_output(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def write_bytes_atomic(path: str | os.PathLike, payload: bytes) -> Path:
-    with atomic_output(path) as temporary:
-        temporary.write_bytes(payload)
+    with atomic_output(path) as temporary, open(temporary, "wb") as file:
+        file.write(payload)
+        file.flush()
+        os.fsync(file.fileno())
     return Path(path)
 
 

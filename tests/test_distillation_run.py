@@ -41,6 +41,9 @@ def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
     assert MotionAdapter.from_pretrained(exports["diffusers_folder"]) is not None
     original = load_file(exports["original_file"])
     assert any("temporal_transformer" in key for key in original)
+    assert list(
+        (run / "stage_1_adversarial_32_to_8" / "samples" / "iteration_000002").glob("toy_flat_00.gif")
+    )
     samples = {p.parent.name for p in (run / "samples").rglob("*.gif")}
     assert samples == {"toy_flat", "toy_neon", "toy_pastel"}
     # The student moved away from the teacher, and only in its motion module.

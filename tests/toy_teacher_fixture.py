@@ -53,6 +53,7 @@ def tiny_run_overrides(tmp: Path, teacher: Path) -> list[str]:
         "recipe.adversarial.conditional_steps=2",
         "recipe.adversarial.unconditional_steps=1",
         "samples.prompts=[a red circle moving left]",
+        "samples.every_n_iterations=2",
         "metrics.enabled=false",
         "trainer.enable_progress_bar=false",
     ]

@@ -4,6 +4,8 @@ write --videos DIR --captions CSV --out DIR [--shard-size N] [--prefix P] [--sou
     one sample per CSV row (WebVid or video_id,caption); prints a JSON summary with skip counts.
 stats --shards PATTERN --frames F --size S [--frame-stride N | --target-fps X] [--num-workers W]
     streams every shard once through the real pipeline; prints {"clips": N, "skipped": {reason: n}}.
+generate [hydra overrides]
+    teacher data for every pool member (data/generate.py), resumable shard by shard.
 """
 
 from __future__ import annotations
@@ -15,6 +17,12 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["generate"]:  # a Hydra app over the distillation config (data/generate.py)
+        from .generate import main as generate_main
+
+        generate_main(argv[1:])
+        return 0
     parser = argparse.ArgumentParser(
         prog="python -m lightning_distill.data",
         description="Write video shards, or count what streams from them.",

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lightning_distill.atomic import write_bytes_atomic
+
 from .format import FORMAT, REQUIRED_FIELDS, check_key
 
 _MEMBER_MODE = 0o444
@@ -106,7 +108,9 @@ class ShardWriter:
             "samples": sum(shard["samples"] for shard in self.shards),
             "pattern": _brace_pattern(self.prefix, len(names)),
         }
-        _write_atomic(self.out_dir / f"{self.prefix}.manifest.json", json.dumps(manifest, indent=1).encode())
+        write_bytes_atomic(
+            self.out_dir / f"{self.prefix}.manifest.json", json.dumps(manifest, indent=1).encode()
+        )
         self._manifest = manifest
         return manifest
 
@@ -159,13 +163,3 @@ def _brace_pattern(prefix: str, count: int) -> str | None:
     if count == 1:
         return f"{prefix}-000000.tar"
     return f"{prefix}-{{000000..{count - 1:06d}}}.tar"
-
-
-def _write_atomic(path: Path, payload: bytes) -> None:
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(handle, "wb") as file:
-        file.write(payload)
-        file.flush()
-        os.fsync(file.fileno())
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path)

@@ -32,6 +32,7 @@ from lightning_distill.stages.checkpoint import (
 )
 from lightning_distill.stages.mse import MSEStage
 from lightning_distill.stages.pool_setup import PoolSetup
+from lightning_distill.stages.sample_logging import SampleLogger
 
 log = logging.getLogger("lightning_distill")
 
@@ -111,7 +112,17 @@ def run_stage(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, adapters: list
         cfg.trainer,
         max_epochs=1,
         max_steps=-1,
-        callbacks=[AtomicStageCheckpoint(folder, int(cfg.checkpoint_every))],
+        callbacks=[
+            AtomicStageCheckpoint(folder, int(cfg.checkpoint_every)),
+            SampleLogger(
+                list(cfg.samples.prompts),
+                int(cfg.samples.every_n_iterations),
+                folder / "samples",
+                int(cfg.data.frames),
+                int(cfg.data.size),
+                int(cfg.seed),
+            ),
+        ],
         logger=TensorBoardLogger(
             str(run_dir), name="tensorboard", version=folder.name, default_hp_metric=False
         ),
