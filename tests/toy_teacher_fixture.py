@@ -31,10 +31,14 @@ def write_random_toy_teacher(folder: Path) -> Path:
             if name.endswith("proj_out.weight"):
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.05)
     save_component(adapter, folder, "motion_module")
-    for style in STYLES:
-        save_component(
-            get_peft_model(build_unet(0), LoraConfig(**STYLE_LORA_CONFIG)), folder / "unet_lora", style
-        )
+    for index, style in enumerate(STYLES):
+        lora = get_peft_model(build_unet(0), LoraConfig(**STYLE_LORA_CONFIG))
+        generator = torch.Generator().manual_seed(index)
+        with torch.no_grad():  # peft starts B at zero; each style's base model must differ
+            for name, p in lora.named_parameters():
+                if "lora_B" in name:
+                    p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+        save_component(lora, folder / "unet_lora", style)
     return folder
 
 

@@ -48,7 +48,8 @@ def member_shards(style_shards: str, style: str) -> str:
 def encode_clips(base, shards: str, frames: int, size: int, limit: int, batch_size: int = 64) -> LatentBank:
     """Decode up to `limit` clips from `shards` and encode them with `base.encode_video`."""
     latents, captions, skipped = [], [], {}
-    for batch in iterate_once(shards, frames, size, batch_size=batch_size):
+    # Every clip of the member's shards, whatever this process's rank: the rank split is by member.
+    for batch in iterate_once(shards, frames, size, batch_size=batch_size, rank=0, world_size=1):
         if not batch["key"]:
             continue
         latents.append(base.encode_video(batch["video"]).float().cpu())

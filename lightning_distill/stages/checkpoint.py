@@ -45,7 +45,7 @@ class AtomicStageCheckpoint(lightning.Callback):
     def _save(self, trainer: lightning.Trainer) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         temporary = self.folder / f".{LAST}.tmp"
-        trainer.save_checkpoint(temporary)  # every rank calls it; only rank 0 writes
+        trainer.save_checkpoint(temporary, weights_only=False)  # every rank calls it; only rank 0 writes
         if trainer.is_global_zero:
             os.replace(temporary, self.folder / LAST)
         trainer.strategy.barrier("atomic_stage_checkpoint")

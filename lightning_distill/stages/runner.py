@@ -47,7 +47,7 @@ def _save_adapter(adapter: torch.nn.Module, folder: Path) -> None:
 def _load_adapter(folder: Path) -> torch.nn.Module:
     from diffusers import MotionAdapter
 
-    return MotionAdapter.from_pretrained(folder, torch_dtype=torch.float32)
+    return MotionAdapter.from_pretrained(folder, torch_dtype=torch.float32, local_files_only=True)
 
 
 def _make_batches(setup: PoolSetup, batch_size: int):
@@ -88,6 +88,31 @@ def _build_module(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, student, a
         else None,
         **options,
     )
+
+
+def sync_report(module, setup: PoolSetup) -> list[dict]:
+    """Per rank: the members it hosts, a checksum of the shared motion module and of each hosted member's
+    image layers. Motion checksums must agree across ranks (DDP averaged their gradients); image checksums
+    are each rank's own (frozen base models are never synchronised)."""
+    import torch.distributed as dist
+
+    trained = {id(p) for p in module.student.parameters()}
+    local = {
+        "rank": setup.rank,
+        "members": list(setup.hosted),
+        "motion_checksum": float(sum(p.detach().double().sum() for p in module.student.parameters())),
+        "image_checksums": {
+            name: float(
+                sum(p.detach().double().sum() for p in member.unet.parameters() if id(p) not in trained)
+            )
+            for name, member in setup.members.items()
+        },
+    }
+    if not (dist.is_available() and dist.is_initialized()):
+        return [local]
+    gathered = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, local)
+    return gathered
 
 
 def iterations_of(plan: StagePlan, stage_cfg) -> int:
@@ -143,11 +168,13 @@ def run_stage(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, adapters: list
         "seconds_this_attempt": round(seconds, 1),
         "resumed_from": str(resume) if resume else None,
         "last_logged": {k: round(float(v), 6) for k, v in trainer.logged_metrics.items()},
+        "ranks": sync_report(module, setup),
     }
     if setup.rank == 0:
         _save_adapter(student, folder / STUDENT)
         write_bytes_atomic(folder / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
         (folder / LAST).unlink(missing_ok=True)
+    trainer.strategy.barrier("stage_saved")  # every rank starts the next stage from this student
     return summary
 
 
