@@ -28,7 +28,9 @@ def teacher(tmp_path_factory):
 
 
 def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
-    result = train(compose(["+experiment=4step", *tiny_run_overrides(tmp_path, teacher)]))
+    # With gradient checkpointing on (motion modules and image ResNets): the same chain must run.
+    overrides = [*tiny_run_overrides(tmp_path, teacher), "memory.checkpoint_motion_modules=true"]
+    result = train(compose(["+experiment=4step", *overrides, "memory.checkpoint_image_layers=true"]))
     run_dir = tmp_path / "runs" / "4step"
     (run,) = list(run_dir.iterdir())
     for index, name in enumerate(["mse_128_to_32", "adversarial_32_to_8", "adversarial_8_to_4"]):

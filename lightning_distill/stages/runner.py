@@ -19,6 +19,10 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_distill.atomic import write_bytes_atomic
 from lightning_distill.data.random_batches import RandomBatches, batches_loader
 from lightning_distill.diffusion.schedule import NoiseSchedule
+from lightning_distill.models.motion_checkpointing import (
+    disable_motion_checkpointing,
+    enable_motion_checkpointing,
+)
 from lightning_distill.stages.adversarial import AdversarialStage
 from lightning_distill.stages.chain import StagePlan
 from lightning_distill.stages.checkpoint import (
@@ -125,6 +129,13 @@ def run_stage(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, adapters: list
     folder = stage_dir(run_dir, plan.index, plan.name)
     stage_cfg = cfg.stages[plan.name]
     student = copy.deepcopy(adapters[-1])
+    if cfg.memory.checkpoint_motion_modules:
+        enable_motion_checkpointing(student)
+    for member in setup.members.values():
+        if cfg.memory.checkpoint_image_layers:
+            member.unet.enable_gradient_checkpointing()
+        else:
+            member.unet.disable_gradient_checkpointing()
     module = _build_module(cfg, plan, setup, student, adapters, stage_cfg)
     total = iterations_of(plan, stage_cfg)
     batches = RandomBatches(
@@ -158,6 +169,8 @@ def run_stage(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, adapters: list
     started = time.time()
     trainer.fit(module, batches_loader(batches), ckpt_path=resume, weights_only=True)
     seconds = time.time() - started
+    # The wrappers hold bound methods, which a deepcopy (the next stage's student) would share.
+    disable_motion_checkpointing(student)
     summary = {
         "stage": plan.name,
         "objective": plan.objective,
