@@ -4,7 +4,7 @@ PIP    ?= .venv/bin/pip
 PYTEST ?= $(PY) -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow test-all lint format bench
+.PHONY: help install test test-slow test-all lint format bench regress regress-update
 
 help: ## list every target with one line
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -32,3 +32,21 @@ format: ## apply ruff's fixes and formatting
 
 bench: ## run the benchmarks and rewrite their sections of BENCHMARKS.md
 	$(PY) -m lightning_distill.data.bench --write BENCHMARKS.md
+
+REGRESS_OUT ?= runs/regress
+# Extra overrides of the regression run, e.g. REGRESS_ARGS="recipe.mse.iterations=2" to see it fail.
+REGRESS_ARGS ?=
+REGRESS_EVAL = $(PY) -m eval run=$(REGRESS_OUT) out=$(REGRESS_OUT)/eval +eval=toy eval.clips_per_style=64 \
+	eval.naive_steps=[8] eval.teacher_full=null
+
+regress: ## short toy distillation + toy eval, compared with eval/baselines/regress_toy.json (fails on a regression)
+	rm -rf $(REGRESS_OUT)
+	$(PY) -m lightning_distill +experiment=regress run_dir=$(REGRESS_OUT) trainer.enable_progress_bar=false $(REGRESS_ARGS)
+	$(REGRESS_EVAL)
+	$(PY) -m eval.regress $(REGRESS_OUT)/eval/metrics.json
+
+regress-update: ## rerun the regression eval and make its metrics the new baseline (the explicit command)
+	rm -rf $(REGRESS_OUT)
+	$(PY) -m lightning_distill +experiment=regress run_dir=$(REGRESS_OUT) trainer.enable_progress_bar=false $(REGRESS_ARGS)
+	$(REGRESS_EVAL)
+	$(PY) -m eval.regress $(REGRESS_OUT)/eval/metrics.json --update

@@ -19,6 +19,7 @@ class Candidate:
     motion_module: str
     sampler: str = "euler"
     guidance_scale: float = 1.0
+    image_lora: str | None = None  # the AnimateLCM-style baseline's image consistency LoRA
 
     @property
     def key(self) -> str:
@@ -45,7 +46,13 @@ def students_of(run: str | Path) -> list[Candidate]:
     for summary_path in sorted(run.glob("stage_*/summary.json")):
         summary = json.loads(summary_path.read_text())
         student = summary_path.parent / "student"
-        if student.is_dir():
+        if not student.is_dir():
+            continue
+        if summary.get("objective") == "consistency":  # one model, sampled at several step counts
+            lora = str(summary_path.parent / summary["image_lora"])
+            for steps in summary["sample_steps"]:
+                found.append(Candidate("student", int(steps), str(student), "consistency", image_lora=lora))
+        else:
             found.append(Candidate("student", int(summary["student_steps"]), str(student)))
     if found:
         return found
@@ -64,4 +71,7 @@ def baseline_of(run: str | Path | None, family: str = "animatelcm") -> list[Cand
     """The AnimateLCM-style baseline's students (a run of `+experiment=animatelcm_*`), if given."""
     if not run:
         return []
-    return [Candidate(family, c.steps, c.motion_module) for c in students_of(run)]
+    return [
+        Candidate(family, c.steps, c.motion_module, c.sampler, c.guidance_scale, c.image_lora)
+        for c in students_of(run)
+    ]

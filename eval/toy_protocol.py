@@ -7,6 +7,7 @@ atomically, so an interrupted evaluation resumes where it stopped and the report
 
 from __future__ import annotations
 
+import copy
 import logging
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def run_toy_protocol(candidates: list[Candidate], cfg, out: Path) -> dict:
     from diffusers import UNetMotionModel
 
     from lightning_distill.diffusion.generate import generate
+    from lightning_distill.models import consistency_lora
     from lightning_distill.models.loading import load_base_model
     from lightning_distill.models.motion_module_io import read_motion_module
     from lightning_distill.toy.metrics import toy_metrics, toy_prompts
@@ -73,7 +75,10 @@ def run_toy_protocol(candidates: list[Candidate], cfg, out: Path) -> dict:
                 adapters[candidate.motion_module] = (
                     read_motion_module(candidate.motion_module).to_motion_adapter().float()
                 )
-            unet = UNetMotionModel.from_unet2d(base.unet, adapters[candidate.motion_module]).eval()
+            image = base.unet
+            if candidate.image_lora:  # merged into a copy: the cached base model stays LoRA-free
+                image = consistency_lora.merge_file(copy.deepcopy(base.unet), candidate.image_lora)
+            unet = UNetMotionModel.from_unet2d(image, adapters[candidate.motion_module]).eval()
             videos = generate(
                 unet, base, prompts, steps=candidate.steps, sampler=candidate.sampler,
                 guidance_scale=candidate.guidance_scale, seed=int(cfg.seed), frames=int(cfg.frames),

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 from lightning_distill.diffusion.samplers import dpm_solver_sample, euler_sample, motion_unet_denoiser
 from lightning_distill.diffusion.schedule import NoiseSchedule
 
-SAMPLERS = ("euler", "dpm")
+# euler: the Lightning students; dpm: the teacher's full sampler; consistency: the AnimateLCM-style baseline.
+SAMPLERS = ("euler", "dpm", "consistency")
 
 
 class TextAndPixels(Protocol):
@@ -60,6 +61,20 @@ def generate_latents(
     states = base.encode_prompts(list(prompts)).to(device)
     negative = base.encode_prompts([""] * len(prompts)).to(device) if guidance_scale > 1 else None
     denoiser = motion_unet_denoiser(unet)
+    if sampler == "consistency":
+        from lightning_distill.diffusion.consistency import consistency_sample
+
+        # Re-noise draws are per clip too (seed + 1 + step), so a clip does not depend on its batch.
+        renoise = torch.stack(
+            [
+                torch.stack([clip_noise(first_index + k, seed + 1 + j, shape) for k in range(len(prompts))])
+                for j in range(max(steps - 1, 1))
+            ]
+        ).to(device)
+        return consistency_sample(
+            denoiser, noise, states, num_steps=steps, schedule=schedule, renoise=renoise,
+            guidance_scale=guidance_scale, negative_prompt_embeds=negative,
+        )  # fmt: skip
     if sampler == "euler":
         return euler_sample(
             denoiser, noise, states, num_steps=steps, schedule=schedule,

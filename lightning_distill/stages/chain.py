@@ -11,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-OBJECTIVES = ("mse", "adversarial")
+OBJECTIVES = ("mse", "adversarial", "consistency")
+# A consistency stage (the AnimateLCM-style baseline) is not a link of the progressive chain: its
+# teacher_steps is the size of its DDIM solver grid (50), and its student samples at any step count.
+STANDALONE = ("consistency",)
 
 
 class ChainError(ValueError):
@@ -50,6 +53,14 @@ def plan_chain(stages: Mapping[str, Mapping]) -> list[StagePlan]:
         for key, value in (("teacher_steps", teacher_steps), ("student_steps", student_steps)):
             if not isinstance(value, int) or value < 1:
                 raise ChainError(f"stages.{name}.{key} must be a positive integer, got {value!r}.")
+        if objective in STANDALONE:
+            if len(stages) != 1 or teacher_steps < student_steps:
+                raise ChainError(
+                    f"stages.{name}: a {objective} stage runs alone, from the original teacher, with "
+                    f"student_steps ({student_steps}) at most its solver steps (teacher_steps {teacher_steps})."
+                )
+            plans.append(StagePlan(index, name, objective, teacher_steps, student_steps))
+            continue
         if teacher_steps <= student_steps or teacher_steps % student_steps:
             raise ChainError(
                 f"stages.{name}: teacher_steps ({teacher_steps}) must be a larger multiple of student_steps "

@@ -41,6 +41,10 @@ from lightning_distill.stages.sample_logging import SampleLogger
 log = logging.getLogger("lightning_distill")
 
 
+# The consistency stage's image LoRA, next to its student (the AnimateLCM-style baseline).
+CONSISTENCY_LORA = "consistency_lora.safetensors"
+
+
 def _save_adapter(adapter: torch.nn.Module, folder: Path) -> None:
     from lightning_distill.atomic import atomic_directory
 
@@ -76,6 +80,15 @@ def _build_module(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, student, a
     }
     if plan.objective == "mse":
         return MSEStage(**common, **OmegaConf.to_container(stage_cfg.module, resolve=True))
+    if plan.objective == "consistency":
+        from lightning_distill.models.loading import load_base_model
+        from lightning_distill.stages.consistency import ConsistencyStage
+
+        # The image LoRA is distilled on the base every pool member derives from (SD1.5; the toy "SD1.5"),
+        # the one whose image layers the discriminator also starts from.
+        image_unet = load_base_model(instantiate(cfg.discriminator.image_layers_from)).unet
+        options = OmegaConf.to_container(stage_cfg.module, resolve=True)
+        return ConsistencyStage(**common, image_unet=image_unet, **options)
     from lightning_distill.models.discriminator import Discriminator
 
     discriminator = Discriminator.from_unet(
@@ -122,6 +135,8 @@ def sync_report(module, setup: PoolSetup) -> list[dict]:
 def iterations_of(plan: StagePlan, stage_cfg) -> int:
     if plan.objective == "mse":
         return int(stage_cfg.iterations)
+    if plan.objective == "consistency":
+        return int(stage_cfg.module.image_steps) + int(stage_cfg.module.motion_steps)
     return int(stage_cfg.module.conditional_steps) + int(stage_cfg.module.unconditional_steps)
 
 
@@ -183,7 +198,12 @@ def run_stage(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, adapters: list
         "last_logged": {k: round(float(v), 6) for k, v in trainer.logged_metrics.items()},
         "ranks": sync_report(module, setup),
     }
+    if plan.objective == "consistency":
+        summary["sample_steps"] = list(stage_cfg.sample_steps)
+        summary["image_lora"] = CONSISTENCY_LORA
     if setup.rank == 0:
+        if plan.objective == "consistency":
+            module.save_lora(folder / CONSISTENCY_LORA)
         _save_adapter(student, folder / STUDENT)
         write_bytes_atomic(folder / SUMMARY, (json.dumps(summary, indent=2) + "\n").encode())
         (folder / LAST).unlink(missing_ok=True)
