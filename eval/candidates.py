@@ -75,3 +75,15 @@ def baseline_of(run: str | Path | None, family: str = "animatelcm") -> list[Cand
         Candidate(family, c.steps, c.motion_module, c.sampler, c.guidance_scale, c.image_lora)
         for c in students_of(run)
     ]
+
+
+def release_baseline(options) -> list[Candidate]:
+    """The released AnimateLCM (paper world) at each of `options.steps`, run through diffusers as its model
+    card does (LCMScheduler, its LoRA at `lora_scale`; eval/baselines/animatelcm.py)."""
+    return [
+        Candidate(
+            "animatelcm", int(steps), str(options.adapter), "animatelcm_release", float(options.guidance_scale),
+            image_lora=str(options.lora) if options.get("lora") else None,
+        )
+        for steps in options.steps
+    ]  # fmt: skip

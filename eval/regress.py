@@ -31,7 +31,7 @@ def summarise(result: dict) -> dict:
     summary = {}
     for key in result["candidates"]:
         row = {}
-        for metric, _, _ in METRICS:
+        for metric, _, _, _ in METRICS:
             for group, value in averages(result, key, metric).items():
                 row[f"{metric} ({group})"] = round(value, 4)
         summary[key] = row
@@ -42,7 +42,7 @@ def compare(current: dict, baseline: dict) -> tuple[list[dict], list[dict], list
     """(regressions, improvements, missing) of a summarised `current` against `baseline`
     ({"tolerances": ..., "metrics": {candidate: {name: value}}})."""
     tolerances = {**DEFAULT_TOLERANCES, **baseline.get("tolerances", {})}
-    higher_is_better = {metric: better for metric, _, better in METRICS}
+    higher_is_better = {metric: better for metric, _, better, _ in METRICS}
     regressions, improvements, missing = [], [], []
     for candidate, expected in baseline["metrics"].items():
         for name, old in expected.items():

@@ -9,17 +9,40 @@ import html
 import io
 from pathlib import Path
 
+# (key, title, higher is better, decimals) of each protocol's metrics.
 METRICS = (
-    ("prompt_accuracy", "prompt accuracy", True),
-    ("style_fidelity", "style fidelity", True),
-    ("toy_fvd", "toy-FVD", False),
+    ("prompt_accuracy", "prompt accuracy", True, 3),
+    ("style_fidelity", "style fidelity", True, 3),
+    ("toy_fvd", "toy-FVD", False, 1),
 )
+PAPER_METRICS = (("fvd", "FVD", False, 1), ("fid", "FID", False, 2), ("clip_score", "CLIP score", True, 2))
 COLOURS = {
     "student": "#d62728",
     "teacher_naive": "#7f7f7f",
     "teacher_full": "#1f77b4",
     "animatelcm": "#2ca02c",
 }
+
+
+def metrics_of(result: dict) -> tuple:
+    return METRICS if result["protocol"]["name"] == "toy" else PAPER_METRICS
+
+
+def value_of(cell: dict, metric: str) -> float | None:
+    """A metric of one (candidate, base model) cell: toy metrics are numbers, paper metrics are records."""
+    value = cell.get(metric)
+    return value["value"] if isinstance(value, dict) else value
+
+
+def untrained(result: dict) -> bool:
+    """True when any number came from a randomly initialised network (tests): never a metric."""
+    return any(
+        isinstance(v, dict) and v.get("untrained")
+        for row in result["models"].values()
+        for cell in row.values()
+        if isinstance(cell, dict)
+        for v in cell.values()
+    )
 
 
 def _families(result: dict) -> dict[str, list[tuple[int, str]]]:
@@ -33,48 +56,70 @@ def averages(result: dict, key: str, metric: str) -> dict[str, float]:
     """Mean of a metric over seen and over held-out base models."""
     groups: dict[str, list[float]] = {"seen": [], "held out": []}
     for row in result["models"].values():
-        if key in row:
-            groups["seen" if row["seen"] else "held out"].append(row[key][metric])
+        value = value_of(row[key], metric) if key in row else None
+        if value is not None:
+            groups["seen" if row["seen"] else "held out"].append(value)
     return {g: sum(v) / len(v) for g, v in groups.items() if v}
 
 
+def _intro(result: dict) -> str:
+    protocol = result["protocol"]
+    if protocol["name"] == "toy":
+        return (
+            f"{protocol['clips_per_style']} clips per base model, seed {protocol['seed']}; metrics from the toy "
+            "judge (docs/TOY_WORLD.md). Mean over seen / held-out base models."
+        )
+    reference = protocol.get("reference")
+    against = "real clips" if reference == "videos" else f"the clips of {reference}"
+    text = (
+        f"{protocol.get('num_prompts') or 'all'} prompts x {protocol.get('videos_per_prompt')}, "
+        f"{protocol.get('frames')} frames at {protocol.get('size')}px, seed {protocol.get('seed')}; FVD and FID "
+        f"against {against}. Mean over seen / held-out base models."
+    )
+    if untrained(result):
+        text += " UNTRAINED metric networks (a test run): these numbers are not metrics."
+    return text
+
+
 def markdown(result: dict) -> str:
+    metrics = metrics_of(result)
+    titles = " | ".join(f"{title} (seen / held out)" for _, title, _, _ in metrics)
     lines = [
         f"# Evaluation: {result['protocol']['name']}",
         "",
-        f"{result['protocol']['clips_per_style']} clips per base model, seed {result['protocol']['seed']}; "
-        "metrics from the toy judge (docs/TOY_WORLD.md). Mean over seen / held-out base models.",
+        _intro(result),
         "",
-        "| model | steps | prompt accuracy (seen / held out) | style fidelity (seen / held out) | toy-FVD (seen / held out) |",
-        "|---|---|---|---|---|",
+        f"| model | steps | {titles} |",
+        "|---|---|" + "---|" * len(metrics),
     ]
     for key, candidate in result["candidates"].items():
         cells = []
-        for metric, _, _ in METRICS:
+        for metric, _, _, decimals in metrics:
             means = averages(result, key, metric)
             cells.append(
-                " / ".join(
-                    f"{means[g]:.3f}" if metric != "toy_fvd" else f"{means[g]:.1f}"
-                    for g in ("seen", "held out")
-                    if g in means
-                )
+                " / ".join(f"{means[g]:.{decimals}f}" for g in ("seen", "held out") if g in means) or "-"
             )
         lines.append(f"| {candidate['label']} | {candidate['steps']} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "Per base model:",
         "",
-        "| base model | seen | model | prompt accuracy | style fidelity | toy-FVD |",
-        "|---|---|---|---|---|---|",
+        "| base model | seen | model | " + " | ".join(title for _, title, _, _ in metrics) + " |",
+        "|---|---|---|" + "---|" * len(metrics),
     ]
     for name, row in result["models"].items():
         for key, candidate in result["candidates"].items():
-            if key in row:
-                m = row[key]
-                lines.append(
-                    f"| {name} | {'yes' if row['seen'] else 'held out'} | {candidate['label']} | "
-                    f"{m['prompt_accuracy']:.3f} | {m['style_fidelity']:.3f} | {m['toy_fvd']:.1f} |"
-                )
+            if key not in row:
+                continue
+            values = [value_of(row[key], metric) for metric, _, _, _ in metrics]
+            cells = [
+                "-" if v is None else f"{v:.{d}f}" for v, (_, _, _, d) in zip(values, metrics, strict=True)
+            ]
+            lines.append(
+                f"| {name} | {'yes' if row['seen'] else 'held out'} | {candidate['label']} | "
+                + " | ".join(cells)
+                + " |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -141,7 +186,7 @@ def write_html(result: dict, out: Path, clips_for) -> Path:
         "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in cells[1:])
         + "</table>"
     )
-    plots = "".join(_svg_plot(result, metric, title) for metric, title, _ in METRICS)
+    plots = "".join(_svg_plot(result, metric, title) for metric, title, _, _ in metrics_of(result))
     prompts = result["protocol"].get("prompts", [])
     grid = ["<table class='clips'><tr><th>base model</th>"]
     keys = list(result["candidates"])
@@ -166,7 +211,7 @@ def write_html(result: dict, out: Path, clips_for) -> Path:
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;padding:4px 8px}}
 .clips img{{margin:2px;image-rendering:pixelated}}</style></head><body>
 <h1>Evaluation: {html.escape(result["protocol"]["name"])}</h1>
-<p>{result["protocol"]["clips_per_style"]} clips per base model, judge-measured; the numbers are metrics.json's.</p>
+<p>{html.escape(_intro(result))} The numbers are metrics.json's.</p>
 <h2>Table</h2>{table_html}<h2>Metrics against steps</h2>{plots}
 <h2>Clips</h2><p>Prompts {html.escape(caption)}, same noise for every model.</p>{"".join(grid)}</body></html>"""
     path = Path(out) / "report.html"

@@ -28,8 +28,15 @@ def asset_path(relative: str) -> str:
     return str(PACKAGE_DIR / relative)
 
 
+def eval_prompts(name: str) -> str:
+    """A prompts file the evaluation protocols ship (`${eval_prompts:webvid_100.txt}`)."""
+    return str(PACKAGE_DIR.parent / "eval" / "prompts" / name)
+
+
 if not OmegaConf.has_resolver("ld_asset"):
     OmegaConf.register_new_resolver("ld_asset", asset_path)
+if not OmegaConf.has_resolver("eval_prompts"):
+    OmegaConf.register_new_resolver("eval_prompts", eval_prompts)
 
 
 class ConfigError(ValueError):

@@ -6,14 +6,15 @@ import math
 import os
 from pathlib import Path
 
-import open_clip
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_models import TINY_CLIP, tiny_clip_scorer
+from tiny_models import he_init as _he_init
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from eval import frechet_distance
-from eval.clip_score import ClipScorer, clip_frame_scores, clip_score, load_clip
+from eval.clip_score import clip_frame_scores, clip_score, load_clip
 from eval.fid import fid, inception_features, load_inception, untrained_inception_v3
 from eval.fvd import I3DDetector, fvd, i3d_features, load_i3d, preprocess_clips
 from eval.i3d import I3D, same_padding
@@ -121,16 +122,6 @@ def test_i3d_rejects_clips_it_cannot_embed():
 def _clips(seed, n=2, frames=10, height=32, width=40):
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(n, 3, frames, height, width, generator=generator) * 2 - 1
-
-
-def _he_init(network: torch.nn.Module) -> torch.nn.Module:
-    """He-initialise every convolution. PyTorch's default init shrinks the signal through these deep
-    networks (untrained I3D logits and Inception features come out near 1e-2 and 1e-8, the same for any
-    input), which would make every distance ~0 whatever the code does."""
-    for module in network.modules():
-        if isinstance(module, torch.nn.Conv2d | torch.nn.Conv3d):
-            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
-    return network
 
 
 def test_fvd_with_an_untrained_i3d_is_zero_for_identical_sets_and_says_it_is_no_metric():
@@ -277,23 +268,10 @@ def test_inception_file_loads_safely_and_matches_torch_fidelity(inception):
 
 # --- CLIP score: open_clip ----------------------------------------------------------------------------
 
-_TINY_CLIP = "ld-test-tiny-clip"
-
 
 @pytest.fixture(scope="module")
 def tiny_clip(tmp_path_factory):
-    """A small open_clip architecture, registered under its own name, randomly initialised."""
-    folder = tmp_path_factory.mktemp("open_clip_config")
-    config = {
-        "embed_dim": 32,
-        "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32},
-        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
-    }
-    (folder / f"{_TINY_CLIP}.json").write_text(json.dumps(config))
-    open_clip.add_model_config(folder)
-    torch.manual_seed(0)
-    model, _, preprocess = open_clip.create_model_and_transforms(_TINY_CLIP, pretrained=None)
-    return ClipScorer(model.eval(), preprocess, open_clip.get_tokenizer(_TINY_CLIP), _TINY_CLIP, weights=None)
+    return tiny_clip_scorer(tmp_path_factory.mktemp("open_clip_config"))
 
 
 def _independent_cosines(scorer, clip, caption):
@@ -324,7 +302,7 @@ def test_clip_score_pairs_each_caption_with_its_clip(tiny_clip):
 def test_clip_weights_file_loads_into_the_named_model(tiny_clip, tmp_path):
     path = tmp_path / "tiny_clip.bin"
     torch.save(tiny_clip.model.state_dict(), path)
-    loaded = load_clip(_TINY_CLIP, path)
+    loaded = load_clip(TINY_CLIP, path)
     videos, captions = _clips(10, n=1, frames=2), ["a green triangle"]
     assert loaded.weights == str(path)
     expected = clip_frame_scores(videos, captions, tiny_clip)[0]

@@ -134,3 +134,37 @@ def clip_tokenizer():
     from lightning_distill.models.tokenizer import sd15_tokenizer
 
     return sd15_tokenizer()
+
+
+def he_init(network: torch.nn.Module) -> torch.nn.Module:
+    """He-initialise every convolution. PyTorch's default init shrinks the signal through deep metric
+    networks (untrained I3D logits and Inception features come out near 1e-2 and 1e-8, the same for any
+    input), which would make every distance ~0 whatever the code does."""
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d | torch.nn.Conv3d):
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    return network
+
+
+TINY_CLIP = "ld-test-tiny-clip"
+
+
+def tiny_clip_scorer(config_folder):
+    """A small open_clip architecture, registered under its own name, randomly initialised (weights=None:
+    every score it gives says it is no metric)."""
+    import json
+
+    import open_clip
+
+    from eval.clip_score import ClipScorer
+
+    config = {
+        "embed_dim": 32,
+        "vision_cfg": {"image_size": 224, "layers": 2, "width": 64, "patch_size": 32},
+        "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 64, "heads": 2, "layers": 2},
+    }
+    (config_folder / f"{TINY_CLIP}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(config_folder)
+    torch.manual_seed(0)
+    model, _, preprocess = open_clip.create_model_and_transforms(TINY_CLIP, pretrained=None)
+    return ClipScorer(model.eval(), preprocess, open_clip.get_tokenizer(TINY_CLIP), TINY_CLIP, weights=None)
