@@ -45,3 +45,37 @@ def measure_teacher(folder: Path, clips_per_style: int, seed: int) -> dict:
         "teacher_full": full,
         "teacher_naive": naive,
     }
+
+
+def quality_table(quality: dict) -> str:
+    """The README's teacher table from teacher.json's "quality": per base model, the full sampler's
+    prompt accuracy (with each attribute's), style fidelity and toy-FVD, then the naive runs' prompt
+    accuracy and toy-FVD at 1, 2, 4, 8 steps.
+
+        python -c "from lightning_distill.toy.teacher.quality import print_table; print_table()"
+    """
+    lines = [
+        "| base model | full: prompt acc. (shape / colour / motion) | style | toy-FVD | naive 1 / 2 / 4 / 8: prompt acc. | naive toy-FVD |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, full in quality["teacher_full"].items():
+        a = full["accuracy"]
+        naive = quality["teacher_naive"][name]
+        held = " (held out)" if name == quality.get("held_out") else ""
+        lines.append(
+            f"| {name}{held} | {full['prompt_accuracy']:.3f} ({a['shape']:.2f} / {a['colour']:.2f} / {a['motion']:.2f}) "
+            f"| {full['style_fidelity']:.3f} | {full['toy_fvd']:.1f} | "
+            + " / ".join(f"{naive[s]['prompt_accuracy']:.3f}" for s in sorted(naive, key=int))
+            + " | "
+            + " / ".join(f"{naive[s]['toy_fvd']:.0f}" for s in sorted(naive, key=int))
+            + " |"
+        )
+    clips = quality["protocol"]["clips_per_style"]
+    return (
+        "\n".join(lines)
+        + f"\n\n{clips} clips per base model, seed {quality['protocol']['seed']}, judge-measured.\n"
+    )
+
+
+def print_table(folder: Path = parts.SHIPPED) -> None:
+    print(quality_table(parts.read_info(folder)["quality"]))

@@ -1,0 +1,21 @@
+"""The README's teacher table is generated from teacher.json's quality record, every number in it."""
+
+from __future__ import annotations
+
+from lightning_distill.toy.teacher.quality import quality_table
+
+
+def test_quality_table_has_every_base_model_and_number():
+    metrics = {"prompt_accuracy": 0.5, "style_fidelity": 0.875, "toy_fvd": 12.34}
+    full = {**metrics, "accuracy": {"shape": 0.9, "colour": 1.0, "motion": 0.55}}
+    naive = {str(s): {**metrics, "prompt_accuracy": s / 10, "toy_fvd": 100.0 * s} for s in (1, 2, 4, 8)}
+    quality = {
+        "protocol": {"clips_per_style": 256, "seed": 1234},
+        "held_out": "toy_pastel",
+        "teacher_full": {"toy_flat": full, "toy_pastel": full},
+        "teacher_naive": {"toy_flat": naive, "toy_pastel": naive},
+    }
+    table = quality_table(quality)
+    assert "| toy_pastel (held out) | 0.500 (0.90 / 1.00 / 0.55) | 0.875 | 12.3 |" in table
+    assert "0.100 / 0.200 / 0.400 / 0.800 | 100 / 200 / 400 / 800 |" in table
+    assert "256 clips per base model, seed 1234" in table
