@@ -33,7 +33,7 @@ class Candidate:
             "teacher_naive": "teacher, Euler, no CFG",
             "animatelcm": "AnimateLCM-style baseline",
         }
-        return f"{names[self.family]}, {self.steps} steps"
+        return f"{names[self.family]}, {self.steps} step{'' if self.steps == 1 else 's'}"
 
 
 def students_of(run: str | Path) -> list[Candidate]:
