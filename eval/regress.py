@@ -56,6 +56,7 @@ def compare(current: dict, baseline: dict) -> tuple[list[dict], list[dict], list
             allowed = tolerances[metric] * (abs(old) if metric in RELATIVE else 1.0)
             if "(held out)" in name:
                 allowed *= float(baseline.get("held_out_factor", HELD_OUT_FACTOR))
+            allowed *= float(baseline.get("candidate_factors", {}).get(candidate, 1.0))
             gain = (new - old) if higher_is_better[metric] else (old - new)
             entry = {"candidate": candidate, "metric": name, "baseline": old, "now": new, "allowed": allowed}
             if gain < -allowed:
@@ -94,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             "change them only with `make regress-update`",
             "tolerances": old.get("tolerances", DEFAULT_TOLERANCES),
             "held_out_factor": old.get("held_out_factor", HELD_OUT_FACTOR),
+            "candidate_factors": old.get("candidate_factors", {}),
             "metrics": current,
         }
         args.baseline.write_text(json.dumps(payload, indent=2) + "\n")

@@ -53,3 +53,11 @@ def test_cli_exit_status_diff_and_update(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "REGRESSIONS" in out and "style_fidelity (seen)" in out and "-0.4500" in out
     assert json.loads(baseline.read_text()) == written  # a failing check never rewrites the baseline
+
+
+def test_a_noisier_candidate_gets_its_wider_tolerance():
+    baseline = {"metrics": summarise(_metrics()), "candidate_factors": {"student_8": 2.5}}
+    regressions, _, _ = compare(summarise(_metrics(style=0.85)), baseline)  # -0.10 < 0.05 x 2.5 seen
+    assert [r["metric"] for r in regressions] == []
+    regressions, _, _ = compare(summarise(_metrics(style=0.80)), {"metrics": baseline["metrics"]})
+    assert "style_fidelity (seen)" in [r["metric"] for r in regressions]
