@@ -15,14 +15,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from eval.candidates import Candidate
+from eval.videos import to_uint8
 from lightning_distill.atomic import atomic_output
 
 
-def to_uint8(videos: torch.Tensor) -> torch.Tensor:
-    return videos.clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8)
-
-
 def to_float(videos: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels back to float [-1, 1] (the inverse of eval.videos.to_uint8)."""
     return videos.float().div(127.5).sub(1)
 
 

@@ -21,7 +21,7 @@ from hydra.utils import instantiate
 from tqdm.auto import tqdm
 
 from eval.candidates import Candidate
-from eval.generation import CandidateGenerator, cached_videos
+from eval.generation import CandidateGenerator, cached_videos, to_float
 
 log = logging.getLogger("eval")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".webm", ".mkv", ".mov")
@@ -86,7 +86,7 @@ def read_reference_videos(folder: str, frames: int, size: int, limit: int | None
         )
     if skipped:
         log.warning("reference videos: %d of %d files skipped", skipped, len(files))
-    return torch.stack(clips).permute(0, 4, 1, 2, 3).float().div(127.5).sub(1)
+    return to_float(torch.stack(clips).permute(0, 4, 1, 2, 3))
 
 
 def score(videos, reference, prompts, networks: Networks, cfg) -> dict:

@@ -28,7 +28,7 @@ from lightning_distill.stages.timesteps import teacher_path
 CLEAN = -1
 
 
-def _grad_norm(parameters) -> torch.Tensor:
+def grad_norm_of(parameters) -> torch.Tensor:
     norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
     return torch.stack(norms).norm() if norms else torch.zeros(())
 
@@ -124,7 +124,7 @@ class AdversarialStage(StageModule):
         loss_d = gan_loss.discriminator_loss(logits_real, logits_fake)
         optimizer_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
-        grad_norm_d = _grad_norm(self.discriminator.parameters())
+        grad_norm_d = grad_norm_of(self.discriminator.parameters())
         optimizer_d.step()
 
         # Student update: gradients flow through the (momentarily frozen) discriminator into the move.
@@ -133,7 +133,7 @@ class AdversarialStage(StageModule):
         loss_g = gan_loss.generator_loss(logits_g)
         optimizer_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
-        grad_norm_g = _grad_norm(self.student.parameters())
+        grad_norm_g = grad_norm_of(self.student.parameters())
         optimizer_g.step()
         self.discriminator.requires_grad_(True)
 

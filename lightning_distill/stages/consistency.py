@@ -26,7 +26,9 @@ import torch
 from torch import Tensor
 
 from lightning_distill.diffusion.consistency import consistency_output, pseudo_huber, solver_timesteps
+from lightning_distill.diffusion.samplers import guided_eps
 from lightning_distill.models import consistency_lora
+from lightning_distill.stages.adversarial import grad_norm_of
 from lightning_distill.stages.motion_modules import using
 from lightning_distill.stages.moves import predict_eps, teacher_moves
 from lightning_distill.stages.stage_module import StageModule
@@ -132,8 +134,6 @@ class ConsistencyStage(StageModule):
         noise = torch.randn(x0.shape, generator=generator).to(x0)
         x_start = self.schedule.add_noise(x0, noise, start)
         denoise = image_denoiser(self.image_unet)
-        from lightning_distill.diffusion.samplers import guided_eps
-
         with torch.no_grad():
             consistency_lora.set_enabled(self.image_unet, False)
             eps = guided_eps(denoise, x_start, start, states, negative, self.guidance_scale)
@@ -191,7 +191,7 @@ class ConsistencyStage(StageModule):
         optimizer = self.optimizers()[step["optimizer"]]
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(step["loss"])
-        norms = [p.grad.detach().norm() for p in step["parameters"] if p.grad is not None]
+        grad_norm = grad_norm_of(step["parameters"])
         optimizer.step()
         if phase == "video":
             with torch.no_grad():  # the EMA target follows the student (LCM: decay 0.95)
@@ -201,7 +201,7 @@ class ConsistencyStage(StageModule):
         self.log_dict(
             {
                 f"consistency/loss_{phase}": step["loss"],
-                f"consistency/grad_norm_{phase}": torch.stack(norms).norm() if norms else torch.zeros(()),
+                f"consistency/grad_norm_{phase}": grad_norm,
                 f"consistency/lr_{phase}": optimizer.param_groups[0]["lr"],
             }
         )
