@@ -4,6 +4,8 @@ dropout so that classifier-free guidance has an unconditional model to subtract.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -38,3 +40,25 @@ def denoising_loss(
     noise = torch.randn(latents.shape, generator=generator)
     x_t = schedule.add_noise(latents, noise, t)
     return F.mse_loss(denoise(x_t, t, states), noise)
+
+
+LR_DECAYS = ("constant", "cosine")
+
+
+def warmup_schedule(
+    optimizer: torch.optim.Optimizer, steps: int, decay: str = "constant", warmup: int = 100
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up over `warmup` steps, then the rate held ("constant") or annealed to zero by `steps`
+    ("cosine"). Annealing is what turns a still-improving run into its best weights: on the toy UNet,
+    1500 more steps annealed from 5e-4 raised shape accuracy of its samples from 0.33 to 0.48 and colour
+    from 0.82 to 0.99 (README, "Toy teacher")."""
+    if decay not in LR_DECAYS:
+        raise ValueError(f"lr_decay {decay!r} is not one of {', '.join(LR_DECAYS)}")
+
+    def factor(step: int) -> float:
+        ramp = min(1.0, (step + 1) / warmup)
+        if decay == "constant":
+            return ramp
+        return ramp * 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / max(1, steps)))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)

@@ -4,7 +4,8 @@ models.
     <folder>/teacher.json                      seeds, command, budgets, measured quality
     <folder>/vae/                              AutoencoderKL (diffusers folder)
     <folder>/text_encoder/                     CLIPTextModel (transformers folder)
-    <folder>/unet/                             the toy "SD1.5" UNet2DConditionModel
+    <folder>/unet/                             the toy "SD1.5" UNet2DConditionModel (annealed)
+    <folder>/unet_pretrain/                    the same before annealing (training runs only)
     <folder>/unet_lora/<style>/                each style's LoRA (peft folder): unet + LoRA = that style's
                                                base model, merged when loaded
     <folder>/motion_module/                    the shared MotionAdapter (diffusers folder)
@@ -67,9 +68,10 @@ def load_text_encoder(folder: Path = SHIPPED) -> CLIPTextModel:
     return CLIPTextModel.from_pretrained(_require(Path(folder) / "text_encoder"), torch_dtype=torch.float32)
 
 
-def load_unet(folder: Path = SHIPPED, style: str | None = None) -> UNet2DConditionModel:
-    """The toy "SD1.5" UNet, or with `style`, that style's base model (its LoRA merged in)."""
-    unet = UNet2DConditionModel.from_pretrained(_require(Path(folder) / "unet"), torch_dtype=torch.float32)
+def load_unet(folder: Path = SHIPPED, style: str | None = None, part: str = "unet") -> UNet2DConditionModel:
+    """The toy "SD1.5" UNet, or with `style`, that style's base model (its LoRA merged in). `part`: the
+    folder to read the UNet from (the training run's `unet_pretrain` before annealing)."""
+    unet = UNet2DConditionModel.from_pretrained(_require(Path(folder) / part), torch_dtype=torch.float32)
     if style is None:
         return unet
     from peft import PeftModel

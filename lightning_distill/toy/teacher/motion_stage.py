@@ -9,7 +9,7 @@ import lightning
 import torch
 
 from lightning_distill.diffusion.schedule import NoiseSchedule
-from lightning_distill.toy.teacher.denoising import caption_embeddings, denoising_loss
+from lightning_distill.toy.teacher.denoising import caption_embeddings, denoising_loss, warmup_schedule
 
 
 class ToyMotionModuleTraining(lightning.LightningModule):
@@ -28,6 +28,7 @@ class ToyMotionModuleTraining(lightning.LightningModule):
         caption_dropout: float = 0.1,
         high_noise_fraction: float = 0.0,
         seed: int = 0,
+        lr_decay: str = "constant",
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["motion_unets", "motion_parameters", "text_table"])
@@ -57,5 +58,5 @@ class ToyMotionModuleTraining(lightning.LightningModule):
 
     def configure_optimizers(self):
         optimizer = torch.optim.AdamW(self.motion_parameters, lr=self.hparams.lr, weight_decay=0.0)
-        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 100))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+        schedule = warmup_schedule(optimizer, self.trainer.max_steps, self.hparams.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -40,6 +40,8 @@ from lightning_distill.toy.world import (
 )
 
 log = logging.getLogger("lightning_distill.toy")
+# Only the run directory keeps it (to resume annealing); the installed teacher needs the annealed `unet`.
+PRETRAINED_UNET = "unet_pretrain"
 
 
 def all_captions() -> list[str]:
@@ -221,19 +223,24 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     text_encoder = parts.load_text_encoder(out).eval().requires_grad_(False)
     table = _text_table(text_encoder, tokenizer)
 
+    # The toy "SD1.5" UNet trains in two phases, each its own part: at a constant rate
+    # (`unet_pretrain`), then annealed from that part to zero rate (`unet`, which every later stage
+    # loads). Two parts, so that annealing longer or differently resumes from the pretrained weights.
     def train_base_unet() -> None:
         module = ToyImageUNetTraining(build_unet(seed), table, **t.unet.module, seed=seed)
-        _fit(
-            cfg,
-            module,
-            _frame_batches(latents, captions, list(STYLES), t.unet.batch_size),
-            t.unet.steps,
-            "unet",
-            seed,
-        )
+        make_batch = _frame_batches(latents, captions, list(STYLES), t.unet.batch_size)
+        _fit(cfg, module, make_batch, t.unet.steps, "unet", seed)
+        parts.save_component(module.unet, out, PRETRAINED_UNET)
+
+    def anneal_base_unet() -> None:
+        unet = parts.load_unet(out, part=PRETRAINED_UNET)
+        module = ToyImageUNetTraining(unet, table, **t.unet_anneal.module, seed=seed + 100)
+        make_batch = _frame_batches(latents, captions, list(STYLES), t.unet_anneal.batch_size)
+        _fit(cfg, module, make_batch, t.unet_anneal.steps, "unet_anneal", seed + 100)
         parts.save_component(module.unet, out, "unet")
 
-    stage("unet", train_base_unet)
+    stage(PRETRAINED_UNET, train_base_unet)
+    stage("unet", anneal_base_unet)
 
     for offset, style in enumerate(STYLES):
 
@@ -283,6 +290,8 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     parts.write_info(out, info)
     if t.install:
         with atomic_directory(parts.SHIPPED) as temporary:
-            shutil.copytree(out, temporary, dirs_exist_ok=True)
+            shutil.copytree(
+                out, temporary, dirs_exist_ok=True, ignore=shutil.ignore_patterns(PRETRAINED_UNET)
+            )
         log.info("toy teacher installed into %s", parts.SHIPPED)
     return {"teacher": str(out), "stage_seconds": timings}

@@ -10,13 +10,15 @@ from peft import LoraConfig, get_peft_model
 
 from lightning_distill.diffusion.schedule import NoiseSchedule
 from lightning_distill.toy.models import STYLE_LORA_CONFIG
-from lightning_distill.toy.teacher.denoising import caption_embeddings, denoising_loss
+from lightning_distill.toy.teacher.denoising import caption_embeddings, denoising_loss, warmup_schedule
 
 
 class ToyImageUNetTraining(lightning.LightningModule):
     """Batches: {"latents": (B, 4, h, w) scaled VAE latents of single frames, "captions": list of B}.
 
     With `lora=True` the UNet is frozen and a style LoRA (STYLE_LORA_CONFIG) is trained on top of it.
+    `lr_decay`: "constant" after warm-up, or "cosine" to zero at the trainer's max_steps (the annealing
+    phase of the base UNet). `high_noise_fraction`: see `denoising.denoising_loss`.
     """
 
     def __init__(
@@ -27,6 +29,8 @@ class ToyImageUNetTraining(lightning.LightningModule):
         caption_dropout: float = 0.1,
         lora: bool = False,
         seed: int = 0,
+        lr_decay: str = "constant",
+        high_noise_fraction: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters(ignore=["unet", "text_table"])
@@ -48,6 +52,7 @@ class ToyImageUNetTraining(lightning.LightningModule):
             states,
             self.schedule,
             self.generator,
+            self.hparams.high_noise_fraction,
         )
         self.log("unet/loss", loss, prog_bar=True)
         return loss
@@ -55,5 +60,5 @@ class ToyImageUNetTraining(lightning.LightningModule):
     def configure_optimizers(self):
         parameters = [p for p in self.unet.parameters() if p.requires_grad]
         optimizer = torch.optim.AdamW(parameters, lr=self.hparams.lr, weight_decay=0.0)
-        warmup = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / 100))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warmup, "interval": "step"}}
+        schedule = warmup_schedule(optimizer, self.trainer.max_steps, self.hparams.lr_decay)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,95 @@
+"""The toy teacher's training pipeline end to end at a handful of steps per stage (mechanics only: these
+weights are never reported), its resume-by-part, and the learning-rate schedules its stages share."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+import torch
+
+from lightning_distill.config import compose
+from lightning_distill.toy.teacher import folder as parts
+from lightning_distill.toy.teacher.denoising import warmup_schedule
+from lightning_distill.toy.teacher.run import PRETRAINED_UNET, train_toy_teacher
+from lightning_distill.toy.world import STYLES
+
+
+def _tiny_teacher_config(tmp_path):
+    steps = {
+        name: [f"toy_teacher.{name}.steps=2", f"toy_teacher.{name}.batch_size=4"]
+        for name in ("vae", "text_encoder", "unet", "unet_anneal", "style_lora", "motion")
+    }
+    return compose(
+        [
+            "+experiment=toy_teacher",
+            f"paths.output={tmp_path / 'runs'}",
+            f"paths.data={tmp_path / 'data'}",
+            f"toy_teacher.output={tmp_path / 'teacher'}",
+            "toy_teacher.clips_per_style=4",
+            "metrics.clips_per_style=2",
+            *[override for pair in steps.values() for override in pair],
+        ]
+    )
+
+
+def test_toy_teacher_trains_every_part_then_resumes_without_redoing_any(tmp_path):
+    shipped = {p: p.stat().st_mtime_ns for p in parts.SHIPPED.rglob("*") if p.is_file()}
+    cfg = _tiny_teacher_config(tmp_path)
+    out = tmp_path / "teacher"
+    train_toy_teacher(cfg)
+
+    for part in ("vae", "text_encoder", PRETRAINED_UNET, "unet", "motion_module"):
+        assert parts.has_component(out, part), part
+    assert parts.styles_in(out) == sorted(STYLES)
+    pretrained = parts.load_unet(out, part=PRETRAINED_UNET).state_dict()
+    annealed = parts.load_unet(out).state_dict()
+    assert any(not torch.equal(pretrained[k], annealed[k]) for k in annealed)  # annealing trained it
+
+    info = parts.read_info(out)
+    assert set(info["stage_seconds"]) >= {"vae", PRETRAINED_UNET, "unet", "motion_module", "quality"}
+    quality = info["quality"]
+    assert set(quality["teacher_full"]) == {f"toy_{style}" for style in STYLES}
+    assert all(set(naive) == {"1", "2", "4", "8"} for naive in quality["teacher_naive"].values())
+    assert info["config"]["unet_anneal"]["module"]["lr_decay"] == "cosine"
+
+    written = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != parts.INFO}
+    seconds = info["stage_seconds"]
+    train_toy_teacher(cfg)  # every part is there: nothing is trained or measured again
+    assert {p: p.stat().st_mtime_ns for p in written} == written
+    assert parts.read_info(out)["stage_seconds"] == seconds
+    # install=false leaves the shipped teacher alone
+    assert {p: p.stat().st_mtime_ns for p in parts.SHIPPED.rglob("*") if p.is_file()} == shipped
+
+
+def _rates(decay: str, steps: int = 1000, warmup: int = 100) -> list[float]:
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    schedule = warmup_schedule(optimizer, steps, decay, warmup)
+    rates = []
+    for _ in range(steps + 1):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    return rates
+
+
+def test_warmup_then_constant_or_cosine_to_zero():
+    constant, cosine = _rates("constant"), _rates("cosine")
+    assert constant[0] == pytest.approx(0.01) and constant[99:] == [1.0] * len(constant[99:])
+    assert cosine[0] == pytest.approx(0.01)
+    assert cosine[500] == pytest.approx(0.5, abs=1e-9)  # half way: half the rate
+    assert cosine[1000] == pytest.approx(0.0, abs=1e-12)  # annealed to zero at the last step
+    assert all(a >= b for a, b in itertools.pairwise(cosine[100:]))
+
+
+def test_an_unknown_decay_is_one_clear_error():
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    with pytest.raises(ValueError, match="lr_decay 'linear' is not one of constant, cosine"):
+        warmup_schedule(optimizer, 10, "linear")
+
+
+def test_the_shipped_teacher_records_how_it_was_made():
+    info = json.loads((parts.SHIPPED / parts.INFO).read_text())
+    assert info["command"].startswith("python -m lightning_distill +experiment=toy_teacher")
+    assert info["seed"] == 0 and "quality" in info
