@@ -62,6 +62,29 @@ def test_heads_give_one_logit_per_clip_and_gradients_reach_everything(unet):
     assert missing == []
 
 
+@pytest.mark.parametrize("conditional", [True, False])
+def test_real_and_fake_in_one_pass_equal_two_separate_judgements(unet, conditional):
+    discriminator = Discriminator.from_unet(unet, num_base_models=2)
+    x, t, states = inputs(seed=1)
+    real, fake = x * 0.5, torch.randn_like(x)
+    t_next, index = (t - 250).clamp(min=-1), torch.tensor([1, 0])
+    if conditional:
+        separate = [discriminator.conditional(x, y, t, t_next, states, index) for y in (real, fake)]
+    else:
+        separate = [discriminator.unconditional(y, t_next, states, index) for y in (real, fake)]
+    loss = gan_loss.discriminator_loss(*separate)
+    loss.backward()
+    gradients = {n: p.grad.clone() for n, p in discriminator.named_parameters() if p.grad is not None}
+    discriminator.zero_grad(set_to_none=True)
+    paired = discriminator.real_and_fake(x, real, fake, t, t_next, states, index, conditional=conditional)
+    gan_loss.discriminator_loss(*paired).backward()
+    for mine, theirs in zip(paired, separate, strict=True):
+        torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
+    for name, grad in gradients.items():  # the same sums in another order: equal to float32 rounding
+        difference = (discriminator.get_parameter(name).grad - grad).norm()
+        assert difference <= 1e-4 * grad.norm() + 1e-6, name
+
+
 def test_paper_sized_mid_features_fit_the_head():
     head = DiscriminatorHead(2 * 1280, (16, 8, 8), channels=64)
     assert head(torch.randn(1, 2 * 1280, 16, 8, 8)).shape == (1,)

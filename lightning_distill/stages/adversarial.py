@@ -87,6 +87,12 @@ class AdversarialStage(StageModule):
             return self.discriminator.conditional(x_t, x_next, t, t_next, frame_states, index)
         return self.discriminator.unconditional(x_next, t_next, frame_states, index)
 
+    def _judge_real_and_fake(self, x_t, real, fake, t, t_next, states, index):
+        frame_states = states.repeat_interleave(x_t.shape[2], dim=0)
+        return self.discriminator.real_and_fake(
+            x_t, real, fake, t, t_next, frame_states, index, conditional=self.phase == "conditional"
+        )
+
     def _renoise(self, x_next, t_next, noise, generator):
         """Re-noise destinations at CLEAN to a drawn t* (1- and 2-step stabiliser); D then sees t*."""
         if not self.renoise_timesteps:
@@ -119,8 +125,9 @@ class AdversarialStage(StageModule):
         optimizer_d, optimizer_g = self.optimizers()
         # Discriminator update: the student's move is a constant here.
         self.discriminator.requires_grad_(True)
-        logits_real = self._judge(x_t, real_in, t, judged_t, states, index)
-        logits_fake = self._judge(x_t, fake_in.detach(), t, judged_t, states, index)
+        logits_real, logits_fake = self._judge_real_and_fake(
+            x_t, real_in, fake_in.detach(), t, judged_t, states, index
+        )
         loss_d = gan_loss.discriminator_loss(logits_real, logits_fake)
         optimizer_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)

@@ -2,9 +2,10 @@
 the same step count (Euler, no guidance) and the teacher at its full sampler (32-step DPM-Solver++, CFG
 7.5), for every pool member and held-out base model, written as metrics.json and metrics.md.
 
-The teacher's full-sampler numbers do not change from run to run; they are read from the toy teacher's
-`teacher.json` when it measured them under the same protocol (prompts, clip count, seed), and measured
-here otherwise (`metrics.teacher_full=true`), which costs minutes on a CPU.
+The teacher's numbers do not change from run to run: its full sampler's, and its naive run's at 1, 2, 4
+and 8 steps, are read from the toy teacher's `teacher.json` when it measured them under the same protocol
+(prompts, clip count, seed; the same generation code); otherwise the naive run is measured here, and the
+full sampler too with `metrics.teacher_full=true`, which costs minutes on a CPU.
 """
 
 from __future__ import annotations
@@ -27,12 +28,20 @@ def protocol(cfg: DictConfig) -> dict:
     return {"clips_per_style": int(cfg.metrics.clips_per_style), "seed": int(cfg.metrics.seed)}
 
 
-def teacher_full_from_info(cfg: DictConfig) -> dict:
-    """The shipped teacher's full-sampler metrics per base model, if measured under this protocol."""
+def teacher_from_info(cfg: DictConfig, steps: int) -> tuple[dict, dict]:
+    """The chain's teacher's metrics per base model as its teacher.json has them under this protocol:
+    (full sampler, naive Euler at `steps`); empty where it has none."""
     from lightning_distill.toy.teacher.folder import read_info
 
     quality = read_info(Path(str(cfg.teacher.motion_module)).parent).get("quality", {})
-    return quality.get("teacher_full", {}) if quality.get("protocol") == protocol(cfg) else {}
+    if quality.get("protocol") != protocol(cfg):
+        return {}, {}
+    naive = {
+        name: runs[str(steps)]
+        for name, runs in quality.get("teacher_naive", {}).items()
+        if str(steps) in runs
+    }
+    return quality.get("teacher_full", {}), naive
 
 
 def measure_run(cfg: DictConfig, members: dict, teacher, steps: int, run_dir: Path) -> dict:
@@ -42,15 +51,18 @@ def measure_run(cfg: DictConfig, members: dict, teacher, steps: int, run_dir: Pa
     def score(unet, base, style, **sampler):
         return score_generator(unet, base, style, prompts, seed, frames, size, **sampler)
 
-    known = teacher_full_from_info(cfg)
+    known_full, known_naive = teacher_from_info(cfg, steps)
     table = {}
     for name, (unet, base, style, seen) in members.items():
         row = {"style": style, "seen": seen}
         row["student"] = score(unet, base, style, sampler="euler", steps=steps)
         with using(unet, teacher):
-            row["teacher_naive"] = score(unet, base, style, sampler="euler", steps=steps)
-            if name in known:
-                row["teacher_full"] = known[name]
+            if name in known_naive:
+                row["teacher_naive"] = known_naive[name]
+            else:
+                row["teacher_naive"] = score(unet, base, style, sampler="euler", steps=steps)
+            if name in known_full:
+                row["teacher_full"] = known_full[name]
             elif cfg.metrics.get("teacher_full"):
                 row["teacher_full"] = score(unet, base, style, **TEACHER_FULL)
         table[name] = row
