@@ -52,6 +52,7 @@ def tiny_run_overrides(tmp: Path, teacher: Path) -> list[str]:
         "~pool.members.toy_photo",
         "~pool.members.toy_sketch",
         "latents.clips_per_member=8",
+        "latents.render_clips=8",
         "recipe.batch_size=2",
         "recipe.mse.iterations=2",
         "recipe.adversarial.conditional_steps=2",

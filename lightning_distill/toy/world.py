@@ -22,7 +22,7 @@ HELD_OUT_STYLE: str = "pastel"
 SEEN_STYLES: tuple[str, ...] = tuple(style for style in STYLES if style != HELD_OUT_STYLE)
 
 # 8 frames of 32x32 at 8 fps: small enough that the toy teacher (a tiny SD1.5-architecture UNet per
-# style plus a tiny motion module) trains in under an hour on a 2-core CPU, large enough that a shape
+# style plus a tiny motion module) trains in under 90 minutes on a 2-core CPU, large enough that a shape
 # moving >= 1.5 px per frame is unmistakable and the styles differ after a 1-2 px blur.
 DEFAULT_FRAMES: int = 8
 DEFAULT_SIZE: int = 32

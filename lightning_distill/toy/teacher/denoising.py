@@ -51,7 +51,7 @@ def warmup_schedule(
     """Linear warm-up over `warmup` steps, then the rate held ("constant") or annealed to zero by `steps`
     ("cosine"). Annealing is what turns a still-improving run into its best weights: on the toy UNet,
     1500 more steps annealed from 5e-4 raised shape accuracy of its samples from 0.33 to 0.48 and colour
-    from 0.82 to 0.99 (README, "Toy teacher")."""
+    from 0.82 to 0.99 (README, "Results")."""
     if decay not in LR_DECAYS:
         raise ValueError(f"lr_decay {decay!r} is not one of {', '.join(LR_DECAYS)}")
 
