@@ -149,8 +149,8 @@ class Discriminator(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(D(real), D(fake)) for two destinations from the same x_t, as `conditional` (or
         `unconditional`) gives them one at a time, with less work: the destinations pass the backbone as
-        one batch of 2B, and x_t's features, the same for both, are computed once. The discriminator
-        update, which judges both, takes about a quarter less backbone compute this way."""
+        one batch of 2B, and x_t's features, the same for both, are computed once: in the conditional
+        phase the discriminator update runs the backbone on 3B clips instead of 4B."""
         batch = real.shape[0]
         destinations = self.features(
             torch.cat([real, fake]), t_next.repeat(2), frame_states.repeat(2, 1, 1), model_index.repeat(2)

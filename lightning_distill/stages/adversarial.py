@@ -22,15 +22,10 @@ import torch
 from lightning_distill.stages import gan_loss
 from lightning_distill.stages.motion_modules import using
 from lightning_distill.stages.moves import student_move, teacher_moves
-from lightning_distill.stages.stage_module import StageModule
+from lightning_distill.stages.stage_module import StageModule, grad_norm_of
 from lightning_distill.stages.timesteps import teacher_path
 
 CLEAN = -1
-
-
-def grad_norm_of(parameters) -> torch.Tensor:
-    norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
-    return torch.stack(norms).norm() if norms else torch.zeros(())
 
 
 class AdversarialStage(StageModule):

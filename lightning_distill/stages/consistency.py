@@ -28,10 +28,9 @@ from torch import Tensor
 from lightning_distill.diffusion.consistency import consistency_output, pseudo_huber, solver_timesteps
 from lightning_distill.diffusion.samplers import guided_eps
 from lightning_distill.models import consistency_lora
-from lightning_distill.stages.adversarial import grad_norm_of
 from lightning_distill.stages.motion_modules import using
 from lightning_distill.stages.moves import predict_eps, teacher_moves
-from lightning_distill.stages.stage_module import StageModule
+from lightning_distill.stages.stage_module import StageModule, grad_norm_of
 
 
 def image_denoiser(unet: torch.nn.Module):

@@ -56,15 +56,17 @@ def measure_run(cfg: DictConfig, members: dict, teacher, steps: int, run_dir: Pa
     for name, (unet, base, style, seen) in members.items():
         row = {"style": style, "seen": seen}
         row["student"] = score(unet, base, style, sampler="euler", steps=steps)
-        with using(unet, teacher):
-            if name in known_naive:
-                row["teacher_naive"] = known_naive[name]
-            else:
-                row["teacher_naive"] = score(unet, base, style, sampler="euler", steps=steps)
-            if name in known_full:
-                row["teacher_full"] = known_full[name]
-            elif cfg.metrics.get("teacher_full"):
-                row["teacher_full"] = score(unet, base, style, **TEACHER_FULL)
+        if name in known_naive:
+            row["teacher_naive"] = known_naive[name]
+        if name in known_full:
+            row["teacher_full"] = known_full[name]
+        measure_full = "teacher_full" not in row and cfg.metrics.get("teacher_full")
+        if "teacher_naive" not in row or measure_full:  # the teacher's weights only when it must sample
+            with using(unet, teacher):
+                if "teacher_naive" not in row:
+                    row["teacher_naive"] = score(unet, base, style, sampler="euler", steps=steps)
+                if measure_full:
+                    row["teacher_full"] = score(unet, base, style, **TEACHER_FULL)
         table[name] = row
         log.info(
             "metrics %s: %s",

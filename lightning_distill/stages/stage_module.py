@@ -20,6 +20,12 @@ from lightning_distill.stages.motion_modules import install
 TRAINED_PREFIXES = ("student.", "discriminator.")
 
 
+def grad_norm_of(parameters) -> torch.Tensor:
+    """The global L2 norm of the parameters' gradients (logged by every stage with manual optimisation)."""
+    norms = [p.grad.detach().norm() for p in parameters if p.grad is not None]
+    return torch.stack(norms).norm() if norms else torch.zeros(())
+
+
 class StageModule(lightning.LightningModule):
     def __init__(
         self,
