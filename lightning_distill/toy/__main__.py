@@ -4,6 +4,7 @@ render       rendered clips as shards, through the data writer (one folder per s
 score        the toy metrics of clips in shards (prompt accuracy, style fidelity, toy-FVD) as JSON
 train-judge  train the judge and write its weights and measured accuracies
 sheet        a PNG contact sheet of every style
+direction    where a toy teacher loses the caption's motion direction (toy/teacher/direction.py)
 """
 
 from __future__ import annotations
@@ -109,6 +110,42 @@ def _sheet(args) -> dict:
     return {"sheet": str(write_contact_sheet(args.out, seed=args.seed, frames=args.frames, size=args.size))}
 
 
+def _direction(args) -> dict:
+    from diffusers import UNetMotionModel
+
+    from lightning_distill.models.base_model import BaseModelSpec
+    from lightning_distill.models.loading import load_base_model
+    from lightning_distill.toy.metrics import toy_prompts
+    from lightning_distill.toy.models import build_motion_adapter
+    from lightning_distill.toy.render import render_batch
+    from lightning_distill.toy.teacher import direction
+    from lightning_distill.toy.teacher import folder as parts
+    from lightning_distill.toy.world import base_model_of
+
+    folder = Path(args.teacher) if args.teacher else parts.SHIPPED
+    base = load_base_model(BaseModelSpec(base_model_of(args.style), "toy", str(folder), args.style))
+    captions = toy_prompts(args.clips, args.seed)
+    latents = base.encode_video(render_batch(captions, args.style, args.seed + 1, args.frames, args.size))
+    models = {
+        "teacher": parts.load_motion_adapter(folder),
+        # The identity motion module: the image model frame by frame, what the motion module starts from.
+        "image_only": build_motion_adapter(args.seed),
+    }
+    report = {"teacher": str(folder), "style": args.style, "clips": args.clips, "seed": args.seed}
+    for name, adapter in models.items():
+        unet = UNetMotionModel.from_unet2d(base.unet, adapter).eval()
+        states = base.encode_prompts(captions)
+        report[name] = {
+            "readable_at_t": args.probe_timestep,
+            "readable": direction.readable(unet, latents, captions, states, args.probe_timestep, args.seed),
+            "relied_on": direction.relied_on(
+                unet, latents, base.encode_prompts, captions, args.timesteps, args.seed
+            ),
+        }
+    report["worth"] = direction.worth(latents, captions)
+    return report
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="python -m lightning_distill.toy", description=__doc__.split("\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -137,6 +174,13 @@ def parser() -> argparse.ArgumentParser:
     scale.add_argument("--clips", type=int, default=256)
     scale.add_argument("--judge", help="judge weights (default: the shipped judge)")
     geometry(scale)
+    probe = commands.add_parser("direction", help="does a toy teacher carry and use the motion direction")
+    probe.add_argument("--teacher", help="toy teacher folder (default: the shipped one)")
+    probe.add_argument("--style", choices=STYLES, default="flat")
+    probe.add_argument("--clips", type=int, default=512, help="rendered clips (a quarter held out)")
+    probe.add_argument("--probe-timestep", type=int, default=999, help="999: pure noise, text only")
+    probe.add_argument("--timesteps", type=int, nargs="+", default=[950, 850, 700, 500])
+    geometry(probe)
     sheet = commands.add_parser("sheet", help="a PNG of every style")
     sheet.add_argument("--out", required=True)
     geometry(sheet)
@@ -151,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
         "train-judge": _train_judge,
         "scale": _scale,
         "sheet": _sheet,
+        "direction": _direction,
     }
     print(json.dumps(handlers[args.command](args), indent=2))
 

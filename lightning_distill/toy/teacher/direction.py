@@ -1,0 +1,173 @@
+"""Where does the toy teacher lose the caption's motion direction? Three measurements on rendered clips.
+
+AnimateDiff's motion modules have no text input: "moving left" can only reach them through the frozen
+image UNet's features. So when a teacher moves shapes in a direction at chance (README, "Results"),
+either those features do not carry the direction, or the motion module does not use what they carry:
+
+- ``readable``: a linear probe of each caption attribute from the features entering every motion module
+  (averaged over frames and pixels, one vector per clip) at a noisy timestep. Near 1.0: the text encoder
+  and image UNet deliver the direction to the motion module.
+- ``relied_on``: the x0 error at high noise with the true caption, with the caption's motion word turned
+  to the next direction, and with the empty prompt. The gap between the first two is how much the
+  model's prediction uses the direction; the gap to the empty prompt is how much it uses the caption.
+- ``worth``: how much knowing the direction could lower that error at all: the share of the clip
+  latents' variance the direction explains once the colour is known (the best denoiser's gain at
+  pure noise, where it predicts the conditional mean).
+
+`python -m lightning_distill.toy direction` prints all three as JSON.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from lightning_distill.diffusion.schedule import NoiseSchedule
+from lightning_distill.toy.world import MOTIONS, VOCABULARY
+
+PROBED = ("shape", "colour", "motion")
+
+
+def caption_labels(captions: list[str], attribute: str) -> torch.Tensor:
+    """Index of each caption's `attribute` word ("a <colour> <shape> moving <motion>") in VOCABULARY."""
+    position = {"colour": 1, "shape": 2, "motion": 4}[attribute]
+    return torch.tensor([VOCABULARY[attribute].index(c.split()[position]) for c in captions])
+
+
+def turn_motion(caption: str) -> str:
+    """The same caption moving the next direction round (left -> right -> up -> down -> left)."""
+    words = caption.split()
+    words[-1] = MOTIONS[(MOTIONS.index(words[-1]) + 1) % len(MOTIONS)]
+    return " ".join(words)
+
+
+def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int, classes: int) -> float:
+    """Held-out accuracy of a linear softmax probe fitted (L-BFGS, light L2) on the first `train` rows,
+    features standardised by the training rows' statistics."""
+    features = features.double()
+    mean, std = features[:train].mean(0), features[:train].std(0) + 1e-6
+    x = (features - mean) / std
+    weight = torch.zeros(x.shape[1] + 1, classes, dtype=torch.float64, requires_grad=True)
+    design = torch.cat([x, torch.ones(len(x), 1, dtype=x.dtype)], dim=1)
+    optimizer = torch.optim.LBFGS([weight], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.cross_entropy(design[:train] @ weight, labels[:train]) + 1e-3 * weight.square().sum()
+        loss.backward()
+        return loss
+
+    with torch.enable_grad():
+        optimizer.step(closure)
+    with torch.no_grad():
+        return float(((design[train:] @ weight).argmax(1) == labels[train:]).double().mean())
+
+
+@torch.no_grad()
+def motion_module_inputs(
+    unet, latents: torch.Tensor, t: int, states: torch.Tensor, seed: int, batch_size: int = 64
+) -> dict[str, torch.Tensor]:
+    """{motion module: (B, C)} the hidden states entering each motion module of `unet` (a
+    UNetMotionModel) for clips `latents` (B, 4, F, h, w) noised to `t`, averaged over frames and pixels."""
+    generator = torch.Generator().manual_seed(seed)
+    schedule = NoiseSchedule()
+    collected: dict[str, list[torch.Tensor]] = {}
+    frames = latents.shape[2]
+    hooks = []
+    for name, module in unet.named_modules():
+        if name.endswith("motion_modules.0"):
+
+            def keep(_module, args, name=name):
+                hidden = args[0]  # (B*F, C, h, w): diffusers folds frames into the batch here
+                collected.setdefault(name, []).append(
+                    hidden.reshape(-1, frames, *hidden.shape[1:]).float().mean(dim=(1, 3, 4))
+                )
+
+            hooks.append(module.register_forward_pre_hook(keep))
+    try:
+        for start in range(0, len(latents), batch_size):
+            x0 = latents[start : start + batch_size]
+            timesteps = torch.full((len(x0),), t)
+            noise = torch.randn(x0.shape, generator=generator)
+            x_t = schedule.add_noise(x0, noise, timesteps)
+            text = states[start : start + batch_size].repeat_interleave(frames, dim=0)
+            unet(x_t, timesteps, encoder_hidden_states=text)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return {name: torch.cat(parts) for name, parts in collected.items()}
+
+
+def readable(unet, latents, captions, states, t: int, seed: int, train_share: float = 0.75) -> dict:
+    """{motion module: {attribute: held-out probe accuracy}} at timestep `t` (chance: 1 / classes)."""
+    features = motion_module_inputs(unet, latents, t, states, seed)
+    train = int(len(captions) * train_share)
+    return {
+        name: {
+            attribute: round(
+                probe_accuracy(
+                    vectors, caption_labels(captions, attribute), train, len(VOCABULARY[attribute])
+                ),
+                4,
+            )
+            for attribute in PROBED
+        }
+        for name, vectors in features.items()
+    }
+
+
+@torch.no_grad()
+def relied_on(unet, latents, encode, captions, timesteps, seed: int, batch_size: int = 32) -> dict:
+    """{t: {"true": x0 MSE, "motion_turned": ..., "empty_prompt": ...}} on `latents` noised to each t
+    (the same noise for the three captions); `encode(captions) -> (B, 77, D)` text states."""
+    schedule = NoiseSchedule()
+    frames = latents.shape[2]
+    variants = {
+        "true": encode(captions),
+        "motion_turned": encode([turn_motion(c) for c in captions]),
+        "empty_prompt": encode([""] * len(captions)),
+    }
+    generator = torch.Generator().manual_seed(seed)
+    result = {}
+    for t in timesteps:
+        noise = torch.randn(latents.shape, generator=generator)
+        step = torch.full((len(latents),), int(t))
+        x_t = schedule.add_noise(latents, noise, step)
+        row = {}
+        for name, states in variants.items():
+            x0 = torch.cat(
+                [
+                    schedule.x0_from_eps(
+                        x_t[i : i + batch_size],
+                        unet(
+                            x_t[i : i + batch_size],
+                            step[i : i + batch_size],
+                            encoder_hidden_states=states[i : i + batch_size].repeat_interleave(frames, 0),
+                        ).sample,
+                        step[i : i + batch_size],
+                    )
+                    for i in range(0, len(latents), batch_size)
+                ]
+            )
+            row[name] = round(float((x0 - latents).square().mean()), 5)
+        result[str(int(t))] = row
+    return result
+
+
+def worth(latents: torch.Tensor, captions: list[str]) -> dict:
+    """Per-element variance of `latents` left once the per-group mean is known, by what is known."""
+
+    def residual(keys: list) -> float:
+        groups: dict = {}
+        for index, key in enumerate(keys):
+            groups.setdefault(key, []).append(index)
+        total = sum(float((latents[i] - latents[i].mean(0)).square().sum()) for i in groups.values())
+        return round(total / latents.numel(), 5)
+
+    colour = caption_labels(captions, "colour").tolist()
+    motion = caption_labels(captions, "motion").tolist()
+    return {
+        "nothing": residual([0] * len(captions)),
+        "colour": residual(colour),
+        "colour_and_motion": residual(list(zip(colour, motion, strict=True))),
+    }
