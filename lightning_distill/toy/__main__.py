@@ -132,9 +132,9 @@ def _direction(args) -> dict:
         "image_only": build_motion_adapter(args.seed),
     }
     report = {"teacher": str(folder), "style": args.style, "clips": args.clips, "seed": args.seed}
+    states = base.encode_prompts(captions)
     for name, adapter in models.items():
         unet = UNetMotionModel.from_unet2d(base.unet, adapter).eval()
-        states = base.encode_prompts(captions)
         report[name] = {
             "readable_at_t": args.probe_timestep,
             "readable": direction.readable(unet, latents, captions, states, args.probe_timestep, args.seed),

@@ -23,22 +23,22 @@ import torch
 import torch.nn.functional as F
 
 from lightning_distill.diffusion.schedule import NoiseSchedule
+from lightning_distill.toy.spec import parse_caption
 from lightning_distill.toy.world import MOTIONS, VOCABULARY
 
 PROBED = ("shape", "colour", "motion")
 
 
 def caption_labels(captions: list[str], attribute: str) -> torch.Tensor:
-    """Index of each caption's `attribute` word ("a <colour> <shape> moving <motion>") in VOCABULARY."""
-    position = {"colour": 1, "shape": 2, "motion": 4}[attribute]
-    return torch.tensor([VOCABULARY[attribute].index(c.split()[position]) for c in captions])
+    """Index of each caption's `attribute` word in VOCABULARY[attribute]."""
+    return torch.tensor([VOCABULARY[attribute].index(parse_caption(c)[attribute]) for c in captions])
 
 
 def turn_motion(caption: str) -> str:
     """The same caption moving the next direction round (left -> right -> up -> down -> left)."""
-    words = caption.split()
-    words[-1] = MOTIONS[(MOTIONS.index(words[-1]) + 1) % len(MOTIONS)]
-    return " ".join(words)
+    motion = parse_caption(caption)["motion"]  # also rejects a caption outside the toy world
+    # The direction is the caption's last word (spec.caption_of).
+    return f"{caption.rsplit(' ', 1)[0]} {MOTIONS[(MOTIONS.index(motion) + 1) % len(MOTIONS)]}"
 
 
 def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int, classes: int) -> float:
