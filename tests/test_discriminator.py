@@ -62,6 +62,38 @@ def test_heads_give_one_logit_per_clip_and_gradients_reach_everything(unet):
     assert missing == []
 
 
+@pytest.mark.parametrize("level", [0, 1])
+def test_an_earlier_feature_level_reads_that_block_before_downsampling(unet, level):
+    x, t, states = inputs()
+    captured = {}
+    block = unet.down_blocks[level]
+    hook = block.motion_modules[-1].register_forward_hook(lambda m, i, o: captured.setdefault("out", o))
+    with torch.no_grad():
+        unet(x, t, encoder_hidden_states=states)
+    hook.remove()
+    discriminator = Discriminator.from_unet(unet, num_base_models=2, feature_level=level)
+    assert discriminator.mid_block is None and len(discriminator.down_blocks) == level + 1
+    with torch.no_grad():
+        features = discriminator.features(x, t, states, torch.tensor([0, 1]))
+    expected = captured["out"].reshape(2, 8, *captured["out"].shape[1:]).permute(0, 2, 1, 3, 4)
+    torch.testing.assert_close(features, expected)
+    assert features.shape[3:] == (8 // 2**level, 8 // 2**level)
+    # Every parameter the backbone keeps is used (DDP rejects unused ones).
+    index = torch.tensor([0, 1])
+    conditional = discriminator.conditional(x, x * 0.5, t, (t - 250).clamp(min=-1), states, index)
+    (conditional.sum() + discriminator.unconditional(x, t, states, index).sum()).backward()
+    assert [n for n, p in discriminator.named_parameters() if p.grad is None] == []
+
+
+def test_a_head_built_for_other_latents_says_so(unet):
+    discriminator = Discriminator.from_unet(unet, num_base_models=1, latent_shape=(8, 16, 16))
+    x, t, states = inputs()
+    with pytest.raises(ValueError, match="latent_shape"):
+        discriminator.unconditional(x, t, states, torch.tensor([0, 0]))
+    with pytest.raises(ValueError, match="feature_level"):
+        Discriminator.from_unet(unet, num_base_models=1, feature_level=7)
+
+
 @pytest.mark.parametrize("conditional", [True, False])
 def test_real_and_fake_in_one_pass_equal_two_separate_judgements(unet, conditional):
     torch.manual_seed(0)  # the heads' initialisation and `fake`, whatever ran before

@@ -13,6 +13,12 @@ a projection to one logit. Kernel 4 / stride 2 applies along every axis long eno
 shorter axes take kernel 1 / stride 1, so the same head serves the paper's (1280, 16, 8, 8) mid features
 and the toy world's (64, 8, 1, 1). Blocks are added until every axis is 1 or `max_blocks` is reached.
 Logits are raw (the losses in `stages.gan_loss` apply the sigmoid).
+
+`feature_level` picks the features the heads read: "mid" (the papers') or the index k of a down block,
+whose output before its downsampler is used (h / 2^k); the backbone then ends there, so nothing it holds
+goes unused (DDP requires that). The toy world reads level 1: its mid block is 1 x 1 (latents 8 x 8),
+where the paper's is 8 x 8 (latents 64 x 64), and a head on one vector per frame cannot see the texture
+that tells the toy's styles apart.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ class DiscriminatorHead(nn.Module):
         self, in_channels: int, feature_shape: tuple[int, int, int], channels: int, max_blocks: int = 4
     ):
         super().__init__()
+        self.feature_shape = tuple(feature_shape)
         layers, shape, width = [], list(feature_shape), in_channels
         for _ in range(max_blocks):
             if all(size == 1 for size in shape):
@@ -55,6 +62,12 @@ class DiscriminatorHead(nn.Module):
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         """(B, C, F, h, w) -> (B,) logits."""
+        if tuple(features.shape[2:]) != self.feature_shape:
+            raise ValueError(
+                f"discriminator head: built for features of (F, h, w) = {self.feature_shape}, got "
+                f"{tuple(features.shape[2:])}; build it with Discriminator.from_unet(..., latent_shape=(F, h, w))"
+                " of the latents it will judge"
+            )
         return self.project(self.blocks(features).mean(dim=(2, 3, 4))).squeeze(1)
 
 
@@ -69,21 +82,34 @@ class Discriminator(nn.Module):
         head_channels: int | None = None,
         max_blocks: int = 4,
         gradient_checkpointing: bool = False,
+        feature_level: int | str = "mid",
     ):
         super().__init__()
+        levels = len(unet.down_blocks)
+        if feature_level != "mid" and feature_level not in range(levels):
+            raise ValueError(
+                f"discriminator feature_level {feature_level!r}: use 'mid' or a down block index 0..{levels - 1}"
+            )
+        self.feature_level = feature_level
         self.conv_in = copy.deepcopy(unet.conv_in)
         self.time_proj = copy.deepcopy(unet.time_proj)
         self.time_embedding = copy.deepcopy(unet.time_embedding)
-        self.down_blocks = copy.deepcopy(unet.down_blocks)
-        self.mid_block = copy.deepcopy(unet.mid_block)
+        if feature_level == "mid":
+            self.down_blocks = copy.deepcopy(unet.down_blocks)
+            self.mid_block = copy.deepcopy(unet.mid_block)
+            channels = unet.config.block_out_channels[-1]
+        else:
+            self.down_blocks = copy.deepcopy(unet.down_blocks[: feature_level + 1])
+            self.down_blocks[-1].downsamplers = None  # its features are read before downsampling
+            self.mid_block = None
+            channels = unet.config.block_out_channels[feature_level]
         self.requires_grad_(True)
         time_dim = self.time_embedding.linear_2.out_features
         self.base_model_embedding = nn.Embedding(num_base_models, time_dim)
         nn.init.zeros_(self.base_model_embedding.weight)
-        mid_channels = unet.config.block_out_channels[-1]
-        width = head_channels or mid_channels
-        self.conditional_head = DiscriminatorHead(2 * mid_channels, feature_shape, width, max_blocks)
-        self.unconditional_head = DiscriminatorHead(mid_channels, feature_shape, width, max_blocks)
+        width = head_channels or channels
+        self.conditional_head = DiscriminatorHead(2 * channels, feature_shape, width, max_blocks)
+        self.unconditional_head = DiscriminatorHead(channels, feature_shape, width, max_blocks)
         self.gradient_checkpointing = gradient_checkpointing
 
     @classmethod
@@ -91,9 +117,10 @@ class Discriminator(nn.Module):
         cls, unet: nn.Module, num_base_models: int, latent_shape: tuple[int, int, int] = (8, 8, 8), **options
     ) -> Discriminator:
         """From a UNetMotionModel; `latent_shape` (F, h, w) of the clips it will judge fixes the head's
-        layout (the mid features are (F, h / 2^(levels-1), w / 2^(levels-1)))."""
+        layout (the mid features are (F, h / 2^(levels-1), w / 2^(levels-1)), level k's (F, h / 2^k, w / 2^k))."""
         frames, height, width = latent_shape
-        factor = 2 ** (len(unet.config.block_out_channels) - 1)
+        level = options.get("feature_level", "mid")
+        factor = 2 ** (len(unet.config.block_out_channels) - 1 if level == "mid" else level)
         feature_shape = (frames, max(1, -(-height // factor)), max(1, -(-width // factor)))
         return cls(unet, num_base_models, feature_shape, **options)
 
@@ -105,9 +132,9 @@ class Discriminator(nn.Module):
     def features(
         self, x: torch.Tensor, t: torch.Tensor, frame_states: torch.Tensor, model_index: torch.Tensor
     ) -> torch.Tensor:
-        """Mid-block features (B, C, F, h, w) of latents x (B, C, F, H, W) at timesteps t (B,) (clean = -1
-        reads as 0), text states per frame (B*F, L, D), base-model indices (B,), as UNetMotionModel.forward
-        computes them."""
+        """Features (B, C, F, h, w) at `feature_level` of latents x (B, C, F, H, W) at timesteps t (B,)
+        (clean = -1 reads as 0), text states per frame (B*F, L, D), base-model indices (B,), as
+        UNetMotionModel.forward computes them."""
         batch, _, frames = x.shape[:3]
         t_emb = self.time_proj(t.clamp(min=0)).to(dtype=x.dtype)
         emb = self.time_embedding(t_emb) + self.base_model_embedding(model_index)
@@ -121,11 +148,13 @@ class Discriminator(nn.Module):
                 )
             else:
                 sample, _ = self._run(block, sample, emb, num_frames=frames)
-        if hasattr(self.mid_block, "motion_modules"):
+        # Without a mid block (feature_level k), the last kept down block has no downsampler: its output
+        # is level k's features.
+        if self.mid_block is not None and hasattr(self.mid_block, "motion_modules"):
             sample = self._run(
                 self.mid_block, sample, emb, encoder_hidden_states=frame_states, num_frames=frames
             )
-        else:
+        elif self.mid_block is not None:
             sample = self._run(self.mid_block, sample, emb, encoder_hidden_states=frame_states)
         return sample.reshape(batch, frames, *sample.shape[1:]).permute(0, 2, 1, 3, 4)
 

@@ -98,6 +98,11 @@ class PoolSetup:
             )
         return cls(cfg, pool, rank, world, hosted, members, banks)
 
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        """(F, h, w) of the clips' latents: the discriminator's heads are laid out for it."""
+        return tuple(next(iter(self.banks.values())).latents.shape[2:])
+
     def initial_adapter(self) -> torch.nn.Module:
         return _read_adapter(self.cfg.teacher.motion_module)
 

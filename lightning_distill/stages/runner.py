@@ -92,7 +92,10 @@ def _build_module(cfg: DictConfig, plan: StagePlan, setup: PoolSetup, student, a
     from lightning_distill.models.discriminator import Discriminator
 
     discriminator = Discriminator.from_unet(
-        setup.discriminator_unet(), num_base_models=len(setup.pool.index), **cfg.discriminator.options
+        setup.discriminator_unet(),
+        num_base_models=len(setup.pool.index),
+        latent_shape=setup.latent_shape,
+        **cfg.discriminator.options,
     )
     options = OmegaConf.to_container(stage_cfg.module, resolve=True)
     use_skip = options.pop("skip_level_teacher", False) and len(adapters) >= 2
