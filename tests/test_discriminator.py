@@ -23,6 +23,9 @@ def unet():
     return model.eval()
 
 
+LATENTS = (8, 8, 8)  # (F, h, w) of the toy clips `inputs` makes
+
+
 def inputs(batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     return (
@@ -39,7 +42,7 @@ def test_backbone_is_the_unets_encoder_and_mid_block(unet):
     with torch.no_grad():
         unet(x, t, encoder_hidden_states=states)
     hook.remove()
-    discriminator = Discriminator.from_unet(unet, num_base_models=3).eval()
+    discriminator = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=3).eval()
     with torch.no_grad():
         features = discriminator.features(x, t, states, torch.tensor([0, 2]))
     expected = captured["mid"].reshape(2, 8, *captured["mid"].shape[1:]).permute(0, 2, 1, 3, 4)
@@ -51,7 +54,7 @@ def test_backbone_is_the_unets_encoder_and_mid_block(unet):
 
 
 def test_heads_give_one_logit_per_clip_and_gradients_reach_everything(unet):
-    discriminator = Discriminator.from_unet(unet, num_base_models=2)
+    discriminator = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=2)
     x, t, states = inputs()
     index = torch.tensor([0, 1])
     conditional = discriminator.conditional(x, x * 0.5, t, (t - 250).clamp(min=-1), states, index)
@@ -71,7 +74,9 @@ def test_an_earlier_feature_level_reads_that_block_before_downsampling(unet, lev
     with torch.no_grad():
         unet(x, t, encoder_hidden_states=states)
     hook.remove()
-    discriminator = Discriminator.from_unet(unet, num_base_models=2, feature_level=level)
+    discriminator = Discriminator.from_unet(
+        unet, latent_shape=LATENTS, num_base_models=2, feature_level=level
+    )
     assert discriminator.mid_block is None and len(discriminator.down_blocks) == level + 1
     with torch.no_grad():
         features = discriminator.features(x, t, states, torch.tensor([0, 1]))
@@ -91,13 +96,13 @@ def test_a_head_built_for_other_latents_says_so(unet):
     with pytest.raises(ValueError, match="latent_shape"):
         discriminator.unconditional(x, t, states, torch.tensor([0, 0]))
     with pytest.raises(ValueError, match="feature_level"):
-        Discriminator.from_unet(unet, num_base_models=1, feature_level=7)
+        Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=1, feature_level=7)
 
 
 @pytest.mark.parametrize("conditional", [True, False])
 def test_real_and_fake_in_one_pass_equal_two_separate_judgements(unet, conditional):
     torch.manual_seed(0)  # the heads' initialisation and `fake`, whatever ran before
-    discriminator = Discriminator.from_unet(unet, num_base_models=2)
+    discriminator = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=2)
     x, t, states = inputs(seed=1)
     real, fake = x * 0.5, torch.randn_like(x)
     t_next, index = (t - 250).clamp(min=-1), torch.tensor([1, 0])
@@ -126,7 +131,7 @@ def test_paper_sized_mid_features_fit_the_head():
 
 def test_training_the_discriminator_leaves_the_student_alone(unet):
     before = {n: p.clone() for n, p in unet.named_parameters()}
-    discriminator = Discriminator.from_unet(unet, num_base_models=1)
+    discriminator = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=1)
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-2)
     x, t, states = inputs()
     discriminator.unconditional(x, t, states, torch.tensor([0, 0])).sum().backward()
@@ -137,8 +142,10 @@ def test_training_the_discriminator_leaves_the_student_alone(unet):
 def test_gradient_checkpointing_changes_nothing(unet):
     x, t, states = inputs()
     index = torch.tensor([0, 0])
-    plain = Discriminator.from_unet(unet, num_base_models=1)
-    checkpointed = Discriminator.from_unet(unet, num_base_models=1, gradient_checkpointing=True)
+    plain = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=1)
+    checkpointed = Discriminator.from_unet(
+        unet, latent_shape=LATENTS, num_base_models=1, gradient_checkpointing=True
+    )
     checkpointed.load_state_dict(plain.state_dict())
     results = []
     for model in (plain, checkpointed):

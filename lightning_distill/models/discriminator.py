@@ -90,7 +90,6 @@ class Discriminator(nn.Module):
             raise ValueError(
                 f"discriminator feature_level {feature_level!r}: use 'mid' or a down block index 0..{levels - 1}"
             )
-        self.feature_level = feature_level
         self.conv_in = copy.deepcopy(unet.conv_in)
         self.time_proj = copy.deepcopy(unet.time_proj)
         self.time_embedding = copy.deepcopy(unet.time_embedding)
@@ -114,7 +113,7 @@ class Discriminator(nn.Module):
 
     @classmethod
     def from_unet(
-        cls, unet: nn.Module, num_base_models: int, latent_shape: tuple[int, int, int] = (8, 8, 8), **options
+        cls, unet: nn.Module, num_base_models: int, latent_shape: tuple[int, int, int], **options
     ) -> Discriminator:
         """From a UNetMotionModel; `latent_shape` (F, h, w) of the clips it will judge fixes the head's
         layout (the mid features are (F, h / 2^(levels-1), w / 2^(levels-1)), level k's (F, h / 2^k, w / 2^k))."""
@@ -150,12 +149,9 @@ class Discriminator(nn.Module):
                 sample, _ = self._run(block, sample, emb, num_frames=frames)
         # Without a mid block (feature_level k), the last kept down block has no downsampler: its output
         # is level k's features.
-        if self.mid_block is not None and hasattr(self.mid_block, "motion_modules"):
-            sample = self._run(
-                self.mid_block, sample, emb, encoder_hidden_states=frame_states, num_frames=frames
-            )
-        elif self.mid_block is not None:
-            sample = self._run(self.mid_block, sample, emb, encoder_hidden_states=frame_states)
+        if self.mid_block is not None:
+            motion = {"num_frames": frames} if hasattr(self.mid_block, "motion_modules") else {}
+            sample = self._run(self.mid_block, sample, emb, encoder_hidden_states=frame_states, **motion)
         return sample.reshape(batch, frames, *sample.shape[1:]).permute(0, 2, 1, 3, 4)
 
     def conditional(self, x_t, x_next, t, t_next, frame_states, model_index) -> torch.Tensor:
