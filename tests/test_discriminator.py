@@ -7,7 +7,7 @@ import pytest
 import torch
 from diffusers import UNetMotionModel
 
-from lightning_distill.models.discriminator import Discriminator, DiscriminatorHead
+from lightning_distill.models.discriminator import MIN_GROUP_ELEMENTS, Discriminator, DiscriminatorHead
 from lightning_distill.stages import gan_loss
 from lightning_distill.toy.models import build_motion_adapter, build_unet
 
@@ -126,7 +126,63 @@ def test_real_and_fake_in_one_pass_equal_two_separate_judgements(unet, condition
 def test_paper_sized_mid_features_fit_the_head():
     head = DiscriminatorHead(2 * 1280, (16, 8, 8), channels=64)
     assert head(torch.randn(1, 2 * 1280, 16, 8, 8)).shape == (1,)
-    assert sum(isinstance(m, torch.nn.Conv3d) for m in head.modules()) == 4
+    with torch.device("meta"):  # the paper's width (1280, 40 channels per group) without its 1 GB of weights
+        paper = DiscriminatorHead(2 * 1280, (16, 8, 8), channels=1280)
+    assert sum(isinstance(m, torch.nn.Conv3d) for m in paper.modules()) == 4
+
+
+def _normalised_values_per_group(head, in_channels):
+    """{GroupNorm: values each of its groups normalises} for one clip through `head`."""
+    seen = {}
+
+    def count(module, _inputs, output):
+        seen[module] = output[0].numel() // module.num_groups
+
+    hooks = [m.register_forward_hook(count) for m in head.modules() if isinstance(m, torch.nn.GroupNorm)]
+    head(torch.randn(1, in_channels, *head.feature_shape))
+    for hook in hooks:
+        hook.remove()
+    return list(seen.values())
+
+
+@pytest.mark.parametrize(
+    ("channels", "shape", "blocks"),
+    [(64, (8, 4, 4), 1), (64, (16, 8, 8), 2), (64, (8, 1, 1), 0), (256, (16, 8, 8), 3)],
+)
+def test_no_head_block_normalises_too_few_values(channels, shape, blocks):
+    # The toy's level-1 head (64 channels, 2 per group) once ended in a GroupNorm over two values per
+    # group, which erased what it read (models/discriminator.py, MIN_GROUP_ELEMENTS).
+    head = DiscriminatorHead(channels, shape, channels)
+    counts = _normalised_values_per_group(head, channels)
+    assert len(counts) == blocks
+    assert all(count >= MIN_GROUP_ELEMENTS for count in counts)
+
+
+def test_the_toy_discriminator_learns_to_tell_clips_from_noisier_copies(unet):
+    # What the degenerate head could not do: with 50 Adam steps it stayed near a coin (measured 0.54 after
+    # 150 steps on the toy teacher's moves); the toy world's level-1 discriminator now separates them.
+    torch.manual_seed(0)
+    discriminator = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=1, feature_level=1)
+    optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-4, betas=(0.0, 0.99))
+
+    def batch(seed):
+        x, t, states = inputs(batch=8, seed=seed)
+        noisier = 0.7 * x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 1))
+        return x, noisier, t, states
+
+    index = torch.zeros(8, dtype=torch.long)
+    for step in range(50):
+        real, fake, t, states = batch(100 + 2 * step)
+        loss = gan_loss.discriminator_loss(
+            *discriminator.real_and_fake(real, real, fake, t, t, states, index)
+        )
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    real, fake, t, states = batch(7)
+    with torch.no_grad():
+        logits = discriminator.real_and_fake(real, real, fake, t, t, states, index)
+    assert gan_loss.accuracy(*logits) >= 0.9
 
 
 def test_training_the_discriminator_leaves_the_student_alone(unet):

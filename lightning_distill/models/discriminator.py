@@ -11,7 +11,8 @@ Heads, on the mid-block features (B, C, F, h, w):
 A head is repeated [Conv3d kernel 4 stride 2, GroupNorm, SiLU] blocks, then a mean over what is left and
 a projection to one logit. Kernel 4 / stride 2 applies along every axis long enough to halve (>= 2);
 shorter axes take kernel 1 / stride 1, so the same head serves the paper's (1280, 16, 8, 8) mid features
-and the toy world's (64, 8, 1, 1). Blocks are added until every axis is 1 or `max_blocks` is reached.
+and the toy world's (64, 8, 4, 4) level-1 ones. Blocks are added until every axis is 1, `max_blocks` is
+reached, or a block's GroupNorm would normalise fewer than MIN_GROUP_ELEMENTS values per group (see there).
 Logits are raw (the losses in `stages.gan_loss` apply the sigmoid).
 
 `feature_level` picks the features the heads read: "mid" (the papers') or the index k of a down block,
@@ -24,6 +25,7 @@ that tells the toy's styles apart.
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 from torch import nn
@@ -34,6 +36,16 @@ def _group_count(channels: int) -> int:
     return next(g for g in (32, 16, 8, 4, 2, 1) if channels % g == 0)
 
 
+# A GroupNorm over few values per group erases what the head should read: over one position with two
+# channels per group (the toy's level-1 head, 64 channels, once its third block reached 1 x 1 x 1) it maps
+# every input to about (+1, -1) or (-1, +1). That head could not be trained: offline, on the 32 -> 8
+# stage's real moves against real moves mixed 30% with noise, held-out accuracy 0.54 after 150 steps, and
+# in the 4-step runs D's accuracy stayed at 0.50 through every adversarial stage, so the student followed
+# an uninformed discriminator. With blocks stopped at this bound (one block there): 1.00 after 50 steps.
+# The paper's heads (40 channels per group) keep all four blocks.
+MIN_GROUP_ELEMENTS = 16
+
+
 class DiscriminatorHead(nn.Module):
     def __init__(
         self, in_channels: int, feature_shape: tuple[int, int, int], channels: int, max_blocks: int = 4
@@ -41,22 +53,25 @@ class DiscriminatorHead(nn.Module):
         super().__init__()
         self.feature_shape = tuple(feature_shape)
         layers, shape, width = [], list(feature_shape), in_channels
+        per_group = channels // _group_count(channels)
         for _ in range(max_blocks):
             if all(size == 1 for size in shape):
                 break
             kernel = [4 if size >= 2 else 1 for size in shape]
             stride = [2 if size >= 2 else 1 for size in shape]
             padding = [1 if size >= 2 else 0 for size in shape]
+            after = [
+                (size + 2 * p - k) // s + 1
+                for size, k, s, p in zip(shape, kernel, stride, padding, strict=True)
+            ]
+            if math.prod(after) * per_group < MIN_GROUP_ELEMENTS:
+                break
             layers += [
                 nn.Conv3d(width, channels, kernel, stride, padding),
                 nn.GroupNorm(_group_count(channels), channels),
                 nn.SiLU(),
             ]
-            shape = [
-                (size + 2 * p - k) // s + 1
-                for size, k, s, p in zip(shape, kernel, stride, padding, strict=True)
-            ]
-            width = channels
+            shape, width = after, channels
         self.blocks = nn.Sequential(*layers)
         self.project = nn.Linear(width, 1)
 
