@@ -19,6 +19,7 @@ from safetensors.torch import load_file
 from toy_teacher_fixture import tiny_run_overrides, write_random_toy_teacher
 
 from lightning_distill.config import compose
+from lightning_distill.toy.world import STYLES
 from lightning_distill.train import train
 
 
@@ -29,10 +30,14 @@ def teacher(tmp_path_factory):
 
 def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
     # With gradient checkpointing on (motion modules and image ResNets): the same chain must run.
-    overrides = [*tiny_run_overrides(tmp_path, teacher), "memory.checkpoint_motion_modules=true"]
+    overrides = [*tiny_run_overrides(tmp_path, teacher), "memory.checkpoint_motion_modules=true", "seed=3"]
     result = train(compose(["+experiment=4step", *overrides, "memory.checkpoint_image_layers=true"]))
     run_dir = tmp_path / "runs" / "4step"
     (run,) = list(run_dir.iterdir())
+    # The run's seed draws batches and noise; the clips are the toy teacher's render (seed 0 + style index).
+    for style in ("flat", "neon"):
+        render = json.loads((tmp_path / "data" / "toy" / style / "render.json").read_text())
+        assert render["seed"] == STYLES.index(style)
     for index, name in enumerate(["mse_128_to_32", "adversarial_32_to_8", "adversarial_8_to_4"]):
         summary = json.loads((run / f"stage_{index}_{name}" / "summary.json").read_text())
         assert summary["iterations"] == (2 if index == 0 else 3)
