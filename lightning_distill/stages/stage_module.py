@@ -14,6 +14,7 @@ import torch
 
 from lightning_distill.diffusion.schedule import NoiseSchedule
 from lightning_distill.stages.chain import StagePlan
+from lightning_distill.stages.checkpoint import LAST
 from lightning_distill.stages.members import Member
 from lightning_distill.stages.motion_modules import install
 
@@ -76,6 +77,34 @@ class StageModule(lightning.LightningModule):
         prefix = kwargs.get("prefix", "")
         keep = (*tuple(prefix + p for p in TRAINED_PREFIXES), prefix + "iteration")
         return {k: v for k, v in state.items() if k.startswith(keep)}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        """Before Lightning restores a stage checkpoint: it must hold exactly this stage's trained weights,
+        with their shapes. Loading is not strict (frozen weights are not in it), so a checkpoint whose
+        student or discriminator is laid out differently (written by another version of the stage) would
+        otherwise resume with some weights silently left as initialised, or fail deep in the optimiser."""
+        expected = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+        found = {k: tuple(v.shape) for k, v in checkpoint.get("state_dict", {}).items()}
+        if expected == found:
+            return
+        missing = sorted(expected.keys() - found.keys())
+        unexpected = sorted(found.keys() - expected.keys())
+        reshaped = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
+        parts = [
+            f"{label} ({len(keys)}): {', '.join(keys[:3])}{', ...' if len(keys) > 3 else ''}"
+            for label, keys in (
+                ("missing", missing),
+                ("not in this stage", unexpected),
+                ("other shape", reshaped),
+            )
+            if keys
+        ]
+        raise RuntimeError(
+            f"stage {self.plan.name}: its checkpoint ({LAST} in the stage folder) does not fit the "
+            f"weights this stage trains: {'; '.join(parts)}. It was written by another version of "
+            "the stage; delete it to train this stage from its start (finished stages are kept), or resume "
+            "with the code that wrote it."
+        )
 
     def noisy_input(self, latents: torch.Tensor, generator: torch.Generator):
         """(noise, t, t_next, x_t) for a batch of clean latents (B, C, F, h, w)."""
