@@ -46,6 +46,20 @@ def _group_count(channels: int) -> int:
 MIN_GROUP_ELEMENTS = 16
 
 
+def feature_depth(unet: nn.Module, feature_level: int | str) -> int:
+    """How many times the features at `feature_level` ("mid" or a down block's index) have been halved:
+    the mid block sits below the last down block, which has no downsampler. Also the index of their
+    width in `block_out_channels`."""
+    levels = len(unet.config.block_out_channels)
+    if feature_level == "mid":
+        return levels - 1
+    if feature_level not in range(levels):
+        raise ValueError(
+            f"discriminator feature_level {feature_level!r}: use 'mid' or a down block index 0..{levels - 1}"
+        )
+    return feature_level
+
+
 class DiscriminatorHead(nn.Module):
     def __init__(
         self, in_channels: int, feature_shape: tuple[int, int, int], channels: int, max_blocks: int = 4
@@ -100,23 +114,18 @@ class Discriminator(nn.Module):
         feature_level: int | str = "mid",
     ):
         super().__init__()
-        levels = len(unet.down_blocks)
-        if feature_level != "mid" and feature_level not in range(levels):
-            raise ValueError(
-                f"discriminator feature_level {feature_level!r}: use 'mid' or a down block index 0..{levels - 1}"
-            )
+        depth = feature_depth(unet, feature_level)
         self.conv_in = copy.deepcopy(unet.conv_in)
         self.time_proj = copy.deepcopy(unet.time_proj)
         self.time_embedding = copy.deepcopy(unet.time_embedding)
         if feature_level == "mid":
             self.down_blocks = copy.deepcopy(unet.down_blocks)
             self.mid_block = copy.deepcopy(unet.mid_block)
-            channels = unet.config.block_out_channels[-1]
         else:
-            self.down_blocks = copy.deepcopy(unet.down_blocks[: feature_level + 1])
+            self.down_blocks = copy.deepcopy(unet.down_blocks[: depth + 1])
             self.down_blocks[-1].downsamplers = None  # its features are read before downsampling
             self.mid_block = None
-            channels = unet.config.block_out_channels[feature_level]
+        channels = unet.config.block_out_channels[depth]
         self.requires_grad_(True)
         time_dim = self.time_embedding.linear_2.out_features
         self.base_model_embedding = nn.Embedding(num_base_models, time_dim)
@@ -133,8 +142,7 @@ class Discriminator(nn.Module):
         """From a UNetMotionModel; `latent_shape` (F, h, w) of the clips it will judge fixes the head's
         layout (the mid features are (F, h / 2^(levels-1), w / 2^(levels-1)), level k's (F, h / 2^k, w / 2^k))."""
         frames, height, width = latent_shape
-        level = options.get("feature_level", "mid")
-        factor = 2 ** (len(unet.config.block_out_channels) - 1 if level == "mid" else level)
+        factor = 2 ** feature_depth(unet, options.get("feature_level", "mid"))
         feature_shape = (frames, max(1, -(-height // factor)), max(1, -(-width // factor)))
         return cls(unet, num_base_models, feature_shape, **options)
 
