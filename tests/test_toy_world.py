@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
+from lightning_distill.toy.__main__ import main
 from lightning_distill.toy.judge import load_judge
 from lightning_distill.toy.judge_accuracy import judge_accuracy
 from lightning_distill.toy.metrics import toy_metrics, toy_prompts
 from lightning_distill.toy.render import render_batch, render_clip
-from lightning_distill.toy.shards import ensure_rendered
+from lightning_distill.toy.shards import RENDER_INFO, ensure_rendered
 from lightning_distill.toy.spec import caption_of, labels_of, parse_caption, sample_spec, spec_from_caption
 from lightning_distill.toy.world import COLOURS, MOTIONS, SHAPES, STYLES
 
@@ -86,6 +87,11 @@ def test_render_then_score_through_shards(tmp_path):
     assert result["overall"]["prompt_accuracy"] >= 0.9
     assert result["overall"]["style_fidelity"] >= 0.95
     assert result["skipped"] == {}
+    # One style rendered alone is that style's folder of the render of all (toy/shards.style_render_seed).
+    main(["render", "--style", "toon", "--clips", "24", "--out", str(tmp_path / "toon_alone")])
+    alone = json.loads((tmp_path / "toon_alone" / RENDER_INFO).read_text())
+    assert alone == json.loads((out / "toon" / RENDER_INFO).read_text())
+    assert alone["seed"] == STYLES.index("toon")
 
 
 def test_ensure_rendered_is_idempotent_and_rerenders_on_change(tmp_path):

@@ -123,14 +123,13 @@ def _render_toy(shards: str, style: str, cfg: DictConfig) -> None:
     rendered them (`latents.render_clips` and `latents.render_seed`: the teacher's clip count and seed),
     so both read the same clips, whatever the run's seed; the run encodes the first
     `latents.clips_per_member` of them."""
-    from lightning_distill.toy.shards import ensure_rendered
-    from lightning_distill.toy.world import STYLES
+    from lightning_distill.toy.shards import ensure_rendered, style_render_seed
 
     folder = Path(shards).parent
     seed = cfg.latents.get("render_seed")
     ensure_rendered(
         folder, style, int(cfg.latents.get("render_clips") or cfg.latents.clips_per_member),
-        int(cfg.seed if seed is None else seed) + STYLES.index(style),
+        style_render_seed(int(cfg.seed if seed is None else seed), style),
         int(cfg.data.frames), int(cfg.data.size),
     )  # fmt: skip
 

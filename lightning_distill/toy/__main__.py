@@ -18,13 +18,15 @@ from lightning_distill.toy.world import DEFAULT_FRAMES, DEFAULT_SIZE, STYLES
 
 
 def _render(args) -> dict:
-    from lightning_distill.toy.shards import ensure_rendered
+    from lightning_distill.toy.shards import ensure_rendered, style_render_seed
 
     styles = list(STYLES) if args.style == "all" else [args.style]
     written = {}
-    for offset, style in enumerate(styles):
+    for style in styles:
         folder = Path(args.out) / style if args.style == "all" else Path(args.out)
-        ensure_rendered(folder, style, args.clips, args.seed + offset, args.frames, args.size)
+        ensure_rendered(
+            folder, style, args.clips, style_render_seed(args.seed, style), args.frames, args.size
+        )
         written[style] = str(folder)
     return {"clips_per_style": args.clips, "folders": written}
 

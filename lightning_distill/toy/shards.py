@@ -21,11 +21,18 @@ from lightning_distill.data.video import encode_mp4
 from lightning_distill.data.writer import ShardWriter
 from lightning_distill.toy.render import render_clip
 from lightning_distill.toy.spec import caption_of, labels_of, sample_spec
-from lightning_distill.toy.world import DEFAULT_FPS, base_model_of, check_style
+from lightning_distill.toy.world import DEFAULT_FPS, STYLES, base_model_of, check_style
 
 log = logging.getLogger("lightning_distill.toy")
 PREFIX = "clips"
 RENDER_INFO = "render.json"
+
+
+def style_render_seed(seed: int, style: str) -> int:
+    """The seed a render with `seed` draws `style`'s clips from: `seed` plus the style's index in STYLES,
+    so the styles' clips differ, and one style rendered alone is that style's folder of a render of all
+    (the toy teacher's, distillation's and `toy render`'s renders all come from here)."""
+    return int(seed) + STYLES.index(check_style(style))
 
 
 def render_settings(style: str, clips: int, seed: int, frames: int, size: int) -> dict:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lightning_distill.toy.world import COLOURS, MOTIONS, SHAPES, STYLES, check_style
+from lightning_distill.toy.world import COLOURS, DIRECTION_VECTORS, MOTIONS, SHAPES, STYLES, check_style
 
 # Ranges of the continuous parameters, as fractions of the frame width (travel: over the whole clip).
 EXTENT_RANGE = (0.15, 0.24)
@@ -61,7 +61,7 @@ class ClipSpec:
 
     def centre_at(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Centre (x, y) as fractions of the width at clip times ``t`` in [0, 1] (0: first frame)."""
-        dx, dy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[self.motion]
+        dx, dy = DIRECTION_VECTORS[self.motion]
         return self.start_x + dx * self.travel * t, self.start_y + dy * self.travel * t
 
 

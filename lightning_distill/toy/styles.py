@@ -16,6 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from lightning_distill.toy.geometry import Geometry, coverage
+from lightning_distill.toy.world import DIRECTION_VECTORS
 
 Colours = dict[str, tuple[float, float, float]]
 
@@ -220,7 +221,7 @@ def add_trail(painted: np.ndarray, geometry: Geometry) -> np.ndarray:
     """Composite the trail under the shape of an already painted clip (F, H, W, 3)."""
     spec, frames = geometry.spec, geometry.cx.shape[0]
     step = spec.travel * geometry.size / max(frames - 1, 1)
-    dx, dy = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}[spec.motion]
+    dx, dy = DIRECTION_VECTORS[spec.motion]
     shape = coverage(geometry.distance())
     alpha = np.zeros_like(shape)
     for offset, opacity in TRAIL:

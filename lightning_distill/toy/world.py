@@ -13,6 +13,14 @@ SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 COLOURS: tuple[str, ...] = ("red", "green", "blue", "yellow")
 # A caption says "moving <motion>"; the label stores the bare direction.
 MOTIONS: tuple[str, ...] = ("left", "right", "up", "down")
+# Each direction as a unit step (dx, dy) in image coordinates (x right, y down): how a clip moves its shape
+# and lays its trail, and how a drawn clip's path is checked against its caption.
+DIRECTION_VECTORS: dict[str, tuple[int, int]] = {
+    "left": (-1, 0),
+    "right": (1, 0),
+    "up": (0, -1),
+    "down": (0, 1),
+}
 STYLES: tuple[str, ...] = ("flat", "toon", "photo", "pastel", "sketch", "neon")
 
 # Pastel sits between the others (soft edges like photo's shading, flat fills like flat, a gradient

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from lightning_distill.data.datamodule import iterate_once
-from lightning_distill.toy.shards import ensure_rendered
+from lightning_distill.toy.shards import ensure_rendered, style_render_seed
 
 log = logging.getLogger("lightning_distill.toy")
 
@@ -48,8 +48,10 @@ def load_clip_banks(
 ) -> dict[str, ClipBank]:
     """Render any missing style folder under `data_dir/<style>/`, then read each one once."""
     banks = {}
-    for offset, style in enumerate(styles):
-        folder = ensure_rendered(Path(data_dir) / style, style, clips_per_style, seed + offset, frames, size)
+    for style in styles:
+        folder = ensure_rendered(
+            Path(data_dir) / style, style, clips_per_style, style_render_seed(seed, style), frames, size
+        )
         videos, captions, skipped = [], [], {}
         for batch in iterate_once(f"{folder}/*.tar", frames, size, batch_size=256):
             videos.append(batch["video"].add(1.0).mul(127.5).round().to(torch.uint8))
