@@ -115,8 +115,10 @@ def _sheet(args) -> dict:
 def _direction(args) -> dict:
     from diffusers import UNetMotionModel
 
+    from lightning_distill.diffusion.generate import generate
     from lightning_distill.models.base_model import BaseModelSpec
     from lightning_distill.models.loading import load_base_model
+    from lightning_distill.toy.evaluate import TEACHER_FULL
     from lightning_distill.toy.metrics import toy_prompts
     from lightning_distill.toy.models import build_motion_adapter
     from lightning_distill.toy.render import render_batch
@@ -135,6 +137,8 @@ def _direction(args) -> dict:
     }
     report = {"teacher": str(folder), "style": args.style, "clips": args.clips, "seed": args.seed}
     states = base.encode_prompts(captions)
+    # Paths and trails are found by saturation, which only flat's grey background allows.
+    drawn_captions = toy_prompts(args.drawn_clips, args.seed + 2) if args.style == "flat" else []
     for name, adapter in models.items():
         unet = UNetMotionModel.from_unet2d(base.unet, adapter).eval()
         report[name] = {
@@ -144,7 +148,16 @@ def _direction(args) -> dict:
                 unet, latents, base.encode_prompts, captions, args.timesteps, args.seed
             ),
         }
+        if drawn_captions:
+            videos = generate(
+                unet, base, drawn_captions, seed=args.seed, frames=args.frames,
+                latent_size=args.size // base.vae_scale_factor, progress=False, **TEACHER_FULL,
+            )  # fmt: skip
+            report[name]["drawn"] = direction.drawn(videos, drawn_captions)
     report["worth"] = direction.worth(latents, captions)
+    if drawn_captions:
+        real = render_batch(drawn_captions, "flat", args.seed + 3, args.frames, args.size)
+        report["real_drawn"] = direction.drawn(real, drawn_captions)
     return report
 
 
@@ -182,6 +195,10 @@ def parser() -> argparse.ArgumentParser:
     probe.add_argument("--clips", type=int, default=512, help="rendered clips (a quarter held out)")
     probe.add_argument("--probe-timestep", type=int, default=999, help="999: pure noise, text only")
     probe.add_argument("--timesteps", type=int, nargs="+", default=[950, 850, 700, 500])
+    probe.add_argument(
+        "--drawn-clips", type=int, default=128,
+        help="clips generated at the full sampler to check paths and trails (flat only; 0: skip)",
+    )  # fmt: skip
     geometry(probe)
     sheet = commands.add_parser("sheet", help="a PNG of every style")
     sheet.add_argument("--out", required=True)

@@ -1,4 +1,5 @@
-"""Where does the toy teacher lose the caption's motion direction? Three measurements on rendered clips.
+"""Where does the toy teacher lose the caption's motion direction? Three measurements on rendered clips
+and one on generated ones.
 
 AnimateDiff's motion modules have no text input: "moving left" can only reach them through the frozen
 image UNet's features. So when a teacher moves shapes in a direction at chance (README, "Results"),
@@ -13,8 +14,12 @@ either those features do not carry the direction, or the motion module does not 
 - ``worth``: how much knowing the direction could lower that error at all: the share of the clip
   latents' variance the direction explains once the colour is known (the best denoiser's gain at
   pure noise, where it predicts the conditional mean).
+- ``drawn``: in generated clips of the flat base model, how often the shape's path and the trail drawn
+  behind it (toy/styles.add_trail) point the caption's way. The image model alone draws the trail from
+  the text, frame by frame; if the teacher's trails follow the caption but its paths do not, the motion
+  module moves shapes against what its own frames show.
 
-`python -m lightning_distill.toy direction` prints all three as JSON.
+`python -m lightning_distill.toy direction` prints all four as JSON.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch.nn.functional as F
 
 from lightning_distill.diffusion.schedule import NoiseSchedule
 from lightning_distill.toy.spec import parse_caption
-from lightning_distill.toy.world import MOTIONS, VOCABULARY
+from lightning_distill.toy.world import DIRECTION_VECTORS, MOTIONS, VOCABULARY
 
 PROBED = ("shape", "colour", "motion")
 
@@ -170,4 +175,52 @@ def worth(latents: torch.Tensor, captions: list[str]) -> dict:
         "nothing": residual([0] * len(captions)),
         "colour": residual(colour),
         "colour_and_motion": residual(list(zip(colour, motion, strict=True))),
+    }
+
+
+# Flat's fills are saturated (max - min channel >= 0.57 for every colour and shade), its background is
+# grey (<= 0.08), and its trail is the fill at opacity <= 0.45 (<= 0.36): so one threshold between the
+# trail and the fill finds the shape, and one above the background finds shape and trail together.
+FILL_SATURATION = 0.45
+TRAIL_SATURATION = 0.1
+# A path counts as moving when it is at least this long (px, first to last frame): a quarter of the
+# shortest travel at the default size (11 px).
+MIN_PATH = 3.0
+
+
+def _centroids(mask: torch.Tensor) -> torch.Tensor:
+    """(N, F, 2) (x, y) centre of each frame's mask (N, F, H, W), in pixels (the frame centre if empty)."""
+    height, width = mask.shape[-2:]
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    weight = mask.sum(dim=(-1, -2))
+    centre = torch.stack([(mask * xs).sum(dim=(-1, -2)), (mask * ys).sum(dim=(-1, -2))], dim=-1)
+    fallback = torch.tensor([(width - 1) / 2, (height - 1) / 2])
+    return torch.where(weight[..., None] > 0, centre / weight.clamp_min(1)[..., None], fallback)
+
+
+def _along(vectors: torch.Tensor, captions: list[str]) -> torch.Tensor:
+    """Whether each (N, 2) vector points the caption's way: its component along the caption's direction
+    is more than half its length (within 60 degrees)."""
+    wanted = torch.tensor(
+        [DIRECTION_VECTORS[parse_caption(c)["motion"]] for c in captions], dtype=vectors.dtype
+    )
+    return (vectors * wanted).sum(dim=1) > 0.5 * vectors.norm(dim=1)
+
+
+def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
+    """Shares of flat-style clips (N, 3, F, H, W) in [-1, 1] whose shape moves the caption's way over the
+    clip (``path``: first to last frame, at least MIN_PATH px), and whose trail lies behind the shape in
+    the caption's direction (``trail``: the fill's centre minus the centre of fill and trail, averaged
+    over frames), with the mean path length in px. On real renders both shares are near 1."""
+    pixels = videos.float().add(1.0).div(2.0)
+    saturation = pixels.amax(dim=1) - pixels.amin(dim=1)  # (N, F, H, W)
+    fill = _centroids((saturation > FILL_SATURATION).float())
+    everything = _centroids((saturation > TRAIL_SATURATION).float())
+    path = fill[:, -1] - fill[:, 0]
+    moving = path.norm(dim=1) >= MIN_PATH
+    ahead_of_trail = (fill - everything).mean(dim=1)
+    return {
+        "path": round(float((_along(path, captions) & moving).double().mean()), 4),
+        "trail": round(float(_along(ahead_of_trail, captions).double().mean()), 4),
+        "path_length_px": round(float(path.norm(dim=1).mean()), 2),
     }
