@@ -53,6 +53,7 @@ def test_every_experiment_composes_and_instantiates(experiment, tmp_path):
         ("1step", [128, 32, 8, 4, 2, 1]),
         ("2step", [128, 32, 8, 4, 2]),
         ("4step", [128, 32, 8, 4]),
+        ("4step_full", [128, 32, 8, 4]),
         ("8step", [128, 32, 8]),
     ],
 )
@@ -60,6 +61,15 @@ def test_chains_follow_the_paper(experiment, chain):
     plans = plan_chain(compose([f"+experiment={experiment}"]).stages)
     assert [plans[0].teacher_steps] + [p.student_steps for p in plans] == chain
     assert [p.objective for p in plans] == ["mse"] + ["adversarial"] * (len(chain) - 2)
+
+
+def test_4step_full_is_the_4step_chain_with_three_times_its_budgets():
+    short, full = compose(["+experiment=4step"]), compose(["+experiment=4step_full"])
+    assert full.experiment == "4step_full"
+    assert full.recipe.mse.iterations == 3 * short.recipe.mse.iterations
+    for phase in ("conditional_steps", "unconditional_steps"):
+        assert full.recipe.adversarial[phase] == 3 * short.recipe.adversarial[phase]
+        assert full.stages.adversarial_8_to_4.module[phase] == full.recipe.adversarial[phase]
 
 
 def test_paper_pool_has_the_papers_shares():
@@ -120,7 +130,7 @@ def test_bad_experiment_fails_on_the_command_line_with_one_message():
     result = run_cli("+experiment=nope", "--cfg", "job")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "Valid choices for experiment: 1step, 2step, 4step, 8step" in result.stderr
+    assert "Valid choices for experiment: 1step, 2step, 4step, 4step_full, 8step" in result.stderr
 
 
 @pytest.mark.parametrize(
