@@ -118,13 +118,28 @@ def _explain_key(override, text: str, base: DictConfig) -> str | None:
     return None
 
 
+def check_world(cfg: DictConfig) -> DictConfig:
+    """Raise one ConfigError when the experiment is sized for another world than the one composed (an
+    experiment sets `requires_world`; each conf/world/ option sets `world`)."""
+    needed, world = cfg.get("requires_world"), cfg.get("world")
+    if needed and world and needed != world:
+        raise ConfigError(
+            f"+experiment={cfg.get('experiment')} is sized for world={needed}, not world={world}: its budgets "
+            f"would replace the {world} world's recipe. Start from the experiment it extends and set recipe.* "
+            f"and latents.* for your hardware."
+        )
+    return cfg
+
+
 def check_overrides(overrides: Sequence[str], config_name: str = CONFIG_NAME) -> DictConfig:
     """Compose with `overrides`; on failure raise one ConfigError that names the bad override and the
-    valid choices. Returns the composed config on success."""
+    valid choices (or the world the experiment needs). Returns the composed config on success."""
     try:
-        return compose(overrides, config_name)
+        composed = compose(overrides, config_name)
     except Exception as error:  # Hydra raises several types; every one is explained the same way
         original = error
+    else:
+        return check_world(composed)
     parser = OverridesParser.create()
     try:
         parsed = parser.parse_overrides(list(overrides))

@@ -14,6 +14,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_distill.config import check_world
 from lightning_distill.stages.chain import describe_chain, plan_chain
 
 log = logging.getLogger("lightning_distill")
@@ -53,6 +54,7 @@ def resolve_run_dir(cfg: DictConfig) -> Path:
 
 def train(cfg: DictConfig) -> dict:
     """Run the experiment's stage chain; return its summary metrics."""
+    check_world(cfg)
     OmegaConf.resolve(cfg)
     if cfg.get("toy_teacher"):
         from lightning_distill.toy.teacher.run import train_toy_teacher

@@ -9,7 +9,7 @@ import sys
 import pytest
 from hydra.utils import instantiate
 
-from lightning_distill.config import ConfigError, check_overrides, compose, group_options
+from lightning_distill.config import ConfigError, check_overrides, check_world, compose, group_options
 from lightning_distill.models.base_model import BaseModelSpec
 from lightning_distill.models.pool import Pool
 from lightning_distill.stages.chain import ChainError, plan_chain
@@ -63,13 +63,26 @@ def test_chains_follow_the_paper(experiment, chain):
     assert [p.objective for p in plans] == ["mse"] + ["adversarial"] * (len(chain) - 2)
 
 
-def test_4step_full_is_the_4step_chain_with_three_times_its_budgets():
+def test_4step_full_is_the_4step_chain_with_three_times_its_updates():
     short, full = compose(["+experiment=4step"]), compose(["+experiment=4step_full"])
     assert full.experiment == "4step_full"
     assert full.recipe.mse.iterations == 3 * short.recipe.mse.iterations
+    assert full.recipe.mse.lr == pytest.approx(3 * short.recipe.mse.lr)  # its own rate: the conf says why
+    assert full.latents.clips_per_member == 2 * short.latents.clips_per_member
     for phase in ("conditional_steps", "unconditional_steps"):
         assert full.recipe.adversarial[phase] == 3 * short.recipe.adversarial[phase]
         assert full.stages.adversarial_8_to_4.module[phase] == full.recipe.adversarial[phase]
+
+
+def test_an_experiment_sized_for_the_toy_world_refuses_the_paper_world():
+    assert check_world(compose(["+experiment=4step_full"])).world == "toy"
+    assert compose(["+experiment=4step", "world=paper"]).world == "paper"
+    with pytest.raises(ConfigError, match=r"\+experiment=4step_full is sized for world=toy, not world=paper"):
+        check_overrides(["+experiment=4step_full", "world=paper"])
+    from lightning_distill.train import train
+
+    with pytest.raises(ConfigError, match="world=paper"):  # before anything is built or resolved
+        train(compose(["+experiment=4step_full", "world=paper", "dry_run=true"]))
 
 
 def test_paper_pool_has_the_papers_shares():

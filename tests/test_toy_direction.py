@@ -3,6 +3,7 @@ then the command on the shipped teacher."""
 
 import json
 
+import pytest
 import torch
 
 from lightning_distill.toy.__main__ import main
@@ -51,14 +52,20 @@ def test_drawn_reads_paths_and_trails_of_real_clips_and_tells_a_reversed_path():
     captions = toy_prompts(64, 5)
     real = render_batch(captions, "flat", 6)
     found = direction.drawn(real, captions)
-    assert found["path"] > 0.95 and found["trail"] > 0.85
+    assert found["path"] > 0.95 and found["trail"] > 0.85 and found["no_fill"] == 0.0
     assert found["path_length_px"] > 10  # the spec's travel at 32 px: 11-18 px
     # Played backwards, the shape moves against its caption while every frame keeps its trail.
     backwards = direction.drawn(real.flip(2), captions)
-    assert backwards["path"] < 0.05 and backwards["trail"] == found["trail"]
+    assert backwards["path"] < 0.05 and abs(backwards["trail"] - found["trail"]) < 1e-6
     # A shape held still (the first frame repeated) has no path the caption's way.
     still = direction.drawn(real[:, :, :1].expand_as(real), captions)
     assert still["path"] == 0.0 and still["path_length_px"] == 0.0
+    # A clip whose shape is gone from one frame (painted over with the background) is not read at all.
+    gone = real.clone()
+    gone[0, :, 3] = gone[0, :, 3, :1, :1]
+    lost = direction.drawn(gone, captions)
+    assert lost["no_fill"] == pytest.approx(1 / 64, abs=1e-4)
+    assert lost["path"] == pytest.approx(found["path"] - 1 / 64, abs=1e-4)
 
 
 def test_direction_command_on_the_shipped_teacher(capsys):
@@ -75,6 +82,7 @@ def test_direction_command_on_the_shipped_teacher(capsys):
     assert report["worth"]["colour_and_motion"] < report["worth"]["colour"] < report["worth"]["nothing"]
     assert report["real_drawn"]["path"] > 0.9
     for model in ("teacher", "image_only"):
-        assert set(report[model]["drawn"]) == {"path", "trail", "path_length_px"}
-    # The teacher's shapes travel (12.6 px on 128 clips, README "Results"), whichever way they go.
+        assert set(report[model]["drawn"]) == {"path", "trail", "path_length_px", "no_fill"}
+    # The teacher's shapes travel (README "Results"), whichever way they go, and are found in every frame.
     assert report["teacher"]["drawn"]["path_length_px"] > 5
+    assert report["teacher"]["drawn"]["no_fill"] < 0.2

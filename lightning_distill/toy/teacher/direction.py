@@ -179,30 +179,35 @@ def worth(latents: torch.Tensor, captions: list[str]) -> dict:
 
 
 # Flat's fills are saturated (max - min channel >= 0.57 for every colour and shade), its background is
-# grey (<= 0.08), and its trail is the fill at opacity <= 0.45 (<= 0.36): so one threshold between the
-# trail and the fill finds the shape, and one above the background finds shape and trail together.
-FILL_SATURATION = 0.45
+# grey (<= 0.08), and its trail is the fill at opacity <= 0.45 over that grey (<= 0.45, blue at its
+# brightest): so a threshold between trail and fill finds the shape, and one above the background finds
+# shape and trail together.
+FILL_SATURATION = 0.5
 TRAIL_SATURATION = 0.1
 # A path counts as moving when it is at least this long (px, first to last frame): a quarter of the
 # shortest travel at the default size (11 px).
 MIN_PATH = 3.0
 
 
-def _centroids(mask: torch.Tensor) -> torch.Tensor:
-    """(N, F, 2) (x, y) centre of each frame's mask (N, F, H, W), in pixels (the frame centre if empty)."""
+def _centroids(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N, F, 2) (x, y) centre of each frame's mask (N, F, H, W) in pixels, and (N, F) whether the frame
+    has any masked pixel (an empty frame's centre is 0 and must not be read)."""
     height, width = mask.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=mask.device), torch.arange(width, device=mask.device), indexing="ij"
+    )
     weight = mask.sum(dim=(-1, -2))
     centre = torch.stack([(mask * xs).sum(dim=(-1, -2)), (mask * ys).sum(dim=(-1, -2))], dim=-1)
-    fallback = torch.tensor([(width - 1) / 2, (height - 1) / 2])
-    return torch.where(weight[..., None] > 0, centre / weight.clamp_min(1)[..., None], fallback)
+    return centre / weight.clamp_min(1)[..., None], weight > 0
 
 
 def _along(vectors: torch.Tensor, captions: list[str]) -> torch.Tensor:
     """Whether each (N, 2) vector points the caption's way: its component along the caption's direction
     is more than half its length (within 60 degrees)."""
     wanted = torch.tensor(
-        [DIRECTION_VECTORS[parse_caption(c)["motion"]] for c in captions], dtype=vectors.dtype
+        [DIRECTION_VECTORS[parse_caption(c)["motion"]] for c in captions],
+        dtype=vectors.dtype,
+        device=vectors.device,
     )
     return (vectors * wanted).sum(dim=1) > 0.5 * vectors.norm(dim=1)
 
@@ -211,16 +216,20 @@ def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
     """Shares of flat-style clips (N, 3, F, H, W) in [-1, 1] whose shape moves the caption's way over the
     clip (``path``: first to last frame, at least MIN_PATH px), and whose trail lies behind the shape in
     the caption's direction (``trail``: the fill's centre minus the centre of fill and trail, averaged
-    over frames), with the mean path length in px. On real renders both shares are near 1."""
+    over frames). A clip with a frame where no fill is found (``no_fill``: their share) counts as a miss
+    for both; ``path_length_px`` is the mean over the other clips. On real renders both shares are 1."""
     pixels = videos.float().add(1.0).div(2.0)
     saturation = pixels.amax(dim=1) - pixels.amin(dim=1)  # (N, F, H, W)
-    fill = _centroids((saturation > FILL_SATURATION).float())
-    everything = _centroids((saturation > TRAIL_SATURATION).float())
+    fill, found = _centroids((saturation > FILL_SATURATION).float())
+    everything, _ = _centroids((saturation > TRAIL_SATURATION).float())  # found wherever fill is
+    readable = found.all(dim=1)
     path = fill[:, -1] - fill[:, 0]
     moving = path.norm(dim=1) >= MIN_PATH
     ahead_of_trail = (fill - everything).mean(dim=1)
+    lengths = path.norm(dim=1)[readable]
     return {
-        "path": round(float((_along(path, captions) & moving).double().mean()), 4),
-        "trail": round(float(_along(ahead_of_trail, captions).double().mean()), 4),
-        "path_length_px": round(float(path.norm(dim=1).mean()), 2),
+        "path": round(float((_along(path, captions) & moving & readable).double().mean()), 4),
+        "trail": round(float((_along(ahead_of_trail, captions) & readable).double().mean()), 4),
+        "path_length_px": round(float(lengths.mean()), 2) if len(lengths) else 0.0,
+        "no_fill": round(float((~readable).double().mean()), 4),
     }
