@@ -6,10 +6,12 @@ import json
 import pytest
 import torch
 
+from lightning_distill.diffusion.schedule import NoiseSchedule
 from lightning_distill.toy.__main__ import main
 from lightning_distill.toy.metrics import toy_prompts
 from lightning_distill.toy.render import render_batch
 from lightning_distill.toy.teacher import direction
+from lightning_distill.toy.world import MOTIONS
 
 
 def test_turn_motion_goes_round_every_direction_and_keeps_the_rest():
@@ -68,8 +70,48 @@ def test_drawn_reads_paths_and_trails_of_real_clips_and_tells_a_reversed_path():
     assert lost["path"] == pytest.approx(found["path"] - 1 / 64, abs=1e-4)
 
 
+def test_same_noise_paths_tell_paths_the_caption_sets_from_paths_the_noise_sets():
+    captions = toy_prompts(32, 7)
+    # Rendered with one seed, clip k of every direction has the same size and place: only the direction
+    # differs, as the captions do (opposite pairs -1, crossing pairs 0).
+    by_caption = {
+        m: render_batch([direction.with_motion(c, m) for c in captions], "flat", 8) for m in MOTIONS
+    }
+    assert direction.same_noise_paths(by_caption) == pytest.approx(-1 / 3, abs=0.05)
+    # One clip set for every caption: its paths are the noise's, whatever the caption says.
+    one = by_caption["left"]
+    assert direction.same_noise_paths({m: one for m in MOTIONS}) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_committed_with_a_denoiser_that_knows_the_clip_keeps_its_path_whatever_the_caption():
+    captions = toy_prompts(16, 9)
+    clips = render_batch(captions, "flat", 10)  # pixels stand in for latents: decode is the identity
+    schedule = NoiseSchedule()
+
+    def knows_the_clip(x_t, t, states):  # with CFG, x_t is the clips twice over (unconditional, conditional)
+        alpha_bar = schedule.alpha_bar(t, like=x_t)
+        return (x_t - alpha_bar.sqrt() * clips.repeat(len(x_t) // len(clips), 1, 1, 1, 1)) / (
+            1 - alpha_bar
+        ).sqrt()
+
+    found = direction.committed(
+        knows_the_clip,
+        clips,
+        captions,
+        lambda cs: torch.zeros(len(cs), 1, 4),
+        lambda x: x,
+        [999, 500],
+        0,
+        steps=4,
+    )
+    assert found == {t: {"true_caption": 1.0, "opposite_caption": 1.0} for t in ("999", "500")}
+
+
 def test_direction_command_on_the_shipped_teacher(capsys):
-    main(["direction", "--clips", "96", "--timesteps", "950", "--drawn-clips", "24"])
+    main(
+        ["direction", "--clips", "96", "--timesteps", "950", "--drawn-clips", "24", "--same-noise-clips", "8",
+         "--committed-clips", "8", "--committed-timesteps", "999", "700"]
+    )  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     for model in ("teacher", "image_only"):
         readable = report[model]["readable"]
@@ -83,6 +125,10 @@ def test_direction_command_on_the_shipped_teacher(capsys):
     assert report["real_drawn"]["path"] > 0.9
     for model in ("teacher", "image_only"):
         assert set(report[model]["drawn"]) == {"path", "trail", "path_length_px", "no_fill"}
+        assert -1.0 <= report[model]["same_noise_paths"] <= 1.0
+        committed = report[model]["committed"]
+        assert set(committed) == {"999", "700"}
+        assert all(0.0 <= share <= 1.0 for row in committed.values() for share in row.values())
     # The teacher's shapes travel (README "Results"), whichever way they go, and are found in every frame.
     assert report["teacher"]["drawn"]["path_length_px"] > 5
     assert report["teacher"]["drawn"]["no_fill"] < 0.2

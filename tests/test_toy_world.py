@@ -102,3 +102,17 @@ def test_ensure_rendered_is_idempotent_and_rerenders_on_change(tmp_path):
     ensure_rendered(tmp_path / "flat", "flat", 12, 0, 8, 32)
     manifest = json.loads((folder / "clips.manifest.json").read_text())
     assert manifest["samples"] == 12
+
+
+def test_a_clip_played_backwards_is_relabelled_with_the_opposite_direction():
+    from lightning_distill.toy.judge_training import reverse_some
+    from lightning_distill.toy.world import MOTIONS, OPPOSITE_MOTION
+
+    assert OPPOSITE_MOTION == {"left": "right", "right": "left", "up": "down", "down": "up"}
+    video = torch.arange(4 * 3 * 8, dtype=torch.float32).view(4, 3, 8, 1, 1)
+    labels = {"motion": torch.arange(4)}
+    played, relabelled = reverse_some(video, labels, torch.Generator().manual_seed(0), probability=1.0)
+    assert torch.equal(played, video.flip(2))
+    assert [MOTIONS[i] for i in relabelled["motion"].tolist()] == [OPPOSITE_MOTION[m] for m in MOTIONS]
+    kept, same = reverse_some(video, labels, torch.Generator().manual_seed(0), probability=0.0)
+    assert torch.equal(kept, video) and torch.equal(same["motion"], labels["motion"])

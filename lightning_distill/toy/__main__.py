@@ -116,6 +116,7 @@ def _direction(args) -> dict:
     from diffusers import UNetMotionModel
 
     from lightning_distill.diffusion.generate import generate
+    from lightning_distill.diffusion.samplers import motion_unet_denoiser
     from lightning_distill.models.base_model import BaseModelSpec
     from lightning_distill.models.loading import load_base_model
     from lightning_distill.toy.evaluate import TEACHER_FULL
@@ -124,7 +125,7 @@ def _direction(args) -> dict:
     from lightning_distill.toy.render import render_batch
     from lightning_distill.toy.teacher import direction
     from lightning_distill.toy.teacher import folder as parts
-    from lightning_distill.toy.world import base_model_of
+    from lightning_distill.toy.world import MOTIONS, base_model_of
 
     folder = Path(args.teacher) if args.teacher else parts.SHIPPED
     base = load_base_model(BaseModelSpec(base_model_of(args.style), "toy", str(folder), args.style))
@@ -138,7 +139,10 @@ def _direction(args) -> dict:
     report = {"teacher": str(folder), "style": args.style, "clips": args.clips, "seed": args.seed}
     states = base.encode_prompts(captions)
     # Paths and trails are found by saturation, which only flat's grey background allows.
-    drawn_captions = toy_prompts(args.drawn_clips, args.seed + 2) if args.style == "flat" else []
+    flat = args.style == "flat"
+    drawn_captions = toy_prompts(args.drawn_clips, args.seed + 2) if flat else []
+    same_noise_captions = toy_prompts(args.same_noise_clips, args.seed + 5) if flat else []
+    committed_captions = toy_prompts(args.committed_clips, args.seed + 6) if flat else []
     for name, adapter in models.items():
         unet = UNetMotionModel.from_unet2d(base.unet, adapter).eval()
         report[name] = {
@@ -154,6 +158,22 @@ def _direction(args) -> dict:
                 latent_size=args.size // base.vae_scale_factor, progress=False, **TEACHER_FULL,
             )  # fmt: skip
             report[name]["drawn"] = direction.drawn(videos, drawn_captions)
+        if same_noise_captions:
+            # One seed for every direction: clip k of each comes from the same noise.
+            by_motion = {}
+            for motion in MOTIONS:
+                by_motion[motion] = generate(
+                    unet, base, [direction.with_motion(c, motion) for c in same_noise_captions],
+                    seed=args.seed, frames=args.frames, latent_size=args.size // base.vae_scale_factor,
+                    progress=False, **TEACHER_FULL,
+                )  # fmt: skip
+            report[name]["same_noise_paths"] = direction.same_noise_paths(by_motion)
+        if committed_captions:
+            real = render_batch(committed_captions, "flat", args.seed + 4, args.frames, args.size)
+            report[name]["committed"] = direction.committed(
+                motion_unet_denoiser(unet), base.encode_video(real), committed_captions, base.encode_prompts,
+                base.decode_latents, args.committed_timesteps, args.seed,
+            )  # fmt: skip
     report["worth"] = direction.worth(latents, captions)
     if drawn_captions:
         real = render_batch(drawn_captions, "flat", args.seed + 3, args.frames, args.size)
@@ -199,6 +219,15 @@ def parser() -> argparse.ArgumentParser:
         "--drawn-clips", type=int, default=128,
         help="clips generated at the full sampler to check paths and trails (flat only; 0: skip)",
     )  # fmt: skip
+    probe.add_argument(
+        "--same-noise-clips", type=int, default=64,
+        help="noises each generated with the four directions' captions, paths compared (flat only; 0: skip)",
+    )  # fmt: skip
+    probe.add_argument(
+        "--committed-clips", type=int, default=48,
+        help="real clips noised and denoised back with their caption and the opposite one (flat only; 0: skip)",
+    )  # fmt: skip
+    probe.add_argument("--committed-timesteps", type=int, nargs="+", default=[999, 900, 800, 700])
     geometry(probe)
     sheet = commands.add_parser("sheet", help="a PNG of every style")
     sheet.add_argument("--out", required=True)

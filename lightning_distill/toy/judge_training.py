@@ -19,7 +19,7 @@ from lightning_distill.toy.augment import degrade
 from lightning_distill.toy.judge import HEADS, ToyJudge, default_config, save_judge
 from lightning_distill.toy.judge_accuracy import judge_accuracy
 from lightning_distill.toy.render import render_specs, sample_spec
-from lightning_distill.toy.world import DEFAULT_FRAMES, DEFAULT_SIZE, VOCABULARY
+from lightning_distill.toy.world import DEFAULT_FRAMES, DEFAULT_SIZE, OPPOSITE_MOTION, VOCABULARY
 
 # The training stream draws from np.random.default_rng([seed, TRAIN_STREAM, batch]); evaluation seeds are
 # plain [seed, clip] pairs, so the two never coincide.
@@ -46,17 +46,14 @@ class RenderedClips(IterableDataset):
             batch += 1
 
 
-# Played backwards, a clip moving left moves right, while its motion trail still points the old way.
-REVERSED_MOTION = {"left": "right", "right": "left", "up": "down", "down": "up"}
-
-
 def reverse_some(video: torch.Tensor, labels: dict, generator: torch.Generator, probability: float = 0.3):
     """Play a share of the clips backwards and relabel their motion, so the judge reads motion from how
     the shape moves between frames, not from the trail a single frame shows: a generated clip whose
-    frames carry trails but whose shape stands still must not count as moving."""
+    frames carry trails but whose shape stands still must not count as moving. (Played backwards, a clip
+    moving left moves right while its trail still points the old way.)"""
     flip = torch.rand(video.shape[0], generator=generator) < probability
     motions = VOCABULARY["motion"]
-    mapping = torch.tensor([motions.index(REVERSED_MOTION[m]) for m in motions])
+    mapping = torch.tensor([motions.index(OPPOSITE_MOTION[m]) for m in motions])
     video = torch.where(flip[:, None, None, None, None], video.flip(2), video)
     labels = {**labels, "motion": torch.where(flip, mapping[labels["motion"]], labels["motion"])}
     return video, labels

@@ -21,6 +21,11 @@ DIRECTION_VECTORS: dict[str, tuple[int, int]] = {
     "up": (0, -1),
     "down": (0, 1),
 }
+# The direction a clip played backwards moves in.
+OPPOSITE_MOTION: dict[str, str] = {
+    motion: next(other for other, (ox, oy) in DIRECTION_VECTORS.items() if (ox, oy) == (-dx, -dy))
+    for motion, (dx, dy) in DIRECTION_VECTORS.items()
+}
 STYLES: tuple[str, ...] = ("flat", "toon", "photo", "pastel", "sketch", "neon")
 
 # Pastel sits between the others (soft edges like photo's shading, flat fills like flat, a gradient

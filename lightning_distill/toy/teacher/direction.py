@@ -1,5 +1,5 @@
-"""Where does the toy teacher lose the caption's motion direction? Three measurements on rendered clips
-and one on generated ones.
+"""Where does the toy teacher lose the caption's motion direction? Measurements on rendered clips, on
+generated ones, and on rendered clips noised and generated back.
 
 AnimateDiff's motion modules have no text input: "moving left" can only reach them through the frozen
 image UNet's features. So when a teacher moves shapes in a direction at chance (README, "Results"),
@@ -24,12 +24,15 @@ either those features do not carry the direction, or the motion module does not 
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 
-from lightning_distill.diffusion.schedule import NoiseSchedule
+from lightning_distill.diffusion.samplers import guided_eps
+from lightning_distill.diffusion.schedule import CLEAN, NoiseSchedule
 from lightning_distill.toy.spec import parse_caption
-from lightning_distill.toy.world import DIRECTION_VECTORS, MOTIONS, VOCABULARY
+from lightning_distill.toy.world import DIRECTION_VECTORS, MOTIONS, OPPOSITE_MOTION, VOCABULARY
 
 PROBED = ("shape", "colour", "motion")
 
@@ -189,6 +192,12 @@ TRAIL_SATURATION = 0.1
 MIN_PATH = 3.0
 
 
+def _saturation(videos: torch.Tensor) -> torch.Tensor:
+    """(N, F, H, W) max minus min channel of clips (N, 3, F, H, W) in [-1, 1], in [0, 1]."""
+    pixels = videos.float().add(1.0).div(2.0)
+    return pixels.amax(dim=1) - pixels.amin(dim=1)
+
+
 def _centroids(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, F, 2) (x, y) centre of each frame's mask (N, F, H, W) in pixels, and (N, F) whether the frame
     has any masked pixel (an empty frame's centre is 0 and must not be read)."""
@@ -218,8 +227,7 @@ def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
     the caption's direction (``trail``: the fill's centre minus the centre of fill and trail, averaged
     over frames). A clip with a frame where no fill is found (``no_fill``: their share) counts as a miss
     for both; ``path_length_px`` is the mean over the other clips. On real renders both shares are 1."""
-    pixels = videos.float().add(1.0).div(2.0)
-    saturation = pixels.amax(dim=1) - pixels.amin(dim=1)  # (N, F, H, W)
+    saturation = _saturation(videos)
     fill, found = _centroids((saturation > FILL_SATURATION).float())
     everything, _ = _centroids((saturation > TRAIL_SATURATION).float())  # found wherever fill is
     readable = found.all(dim=1)
@@ -233,3 +241,67 @@ def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
         "path_length_px": round(float(lengths.mean()), 2) if len(lengths) else 0.0,
         "no_fill": round(float((~readable).double().mean()), 4),
     }
+
+
+def with_motion(caption: str, motion: str) -> str:
+    """The same caption moving `motion` instead."""
+    parse_caption(caption)  # rejects a caption outside the toy world
+    return f"{caption.rsplit(' ', 1)[0]} {motion}"  # the direction is the last word (spec.caption_of)
+
+
+def _paths(videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each flat clip's path (N, 2), first frame to last, and whether its shape is found in every frame."""
+    fill, found = _centroids((_saturation(videos) > FILL_SATURATION).float())
+    return fill[:, -1] - fill[:, 0], found.all(dim=1)
+
+
+def same_noise_paths(videos_by_motion: dict[str, torch.Tensor]) -> float:
+    """Mean cosine between the paths of clips generated from the same noise with captions that differ
+    only in their direction (clip k of every entry from noise k), over every pair of directions and every
+    clip whose shape is found in both. Paths the caption decides: -1/3 over left/right/up/down (opposite
+    pairs -1, crossing pairs 0); paths the noise decides: near 1."""
+    paths = {motion: _paths(videos) for motion, videos in videos_by_motion.items()}
+    cosines = []
+    motions = list(paths)
+    for i, first in enumerate(motions):
+        for second in motions[i + 1 :]:
+            (a, found_a), (b, found_b) = paths[first], paths[second]
+            both = found_a & found_b & (a.norm(dim=1) > 0) & (b.norm(dim=1) > 0)
+            cosines.append(F.cosine_similarity(a[both], b[both], dim=1))
+    return round(float(torch.cat(cosines).mean()), 4)
+
+
+@torch.no_grad()
+def committed(
+    denoise, latents, captions, encode, decode, timesteps, seed: int, steps: int = 20, guidance_scale=7.5
+) -> dict:
+    """Where the path is decided. Real flat clips (latents, with their captions) are noised to each t
+    (one noise for all t) and denoised back to clean by `steps` Euler moves with CFG, once with their
+    caption and once with the opposite direction's; {t: {"true_caption", "opposite_caption"}} are the
+    shares of decoded paths along the *clip's own* direction (drawn's test). Where x_t already fixes the
+    path both are near 1; where the caption decides it the first is near 1 and the second near 0; where
+    neither does, both are near chance (0.25).
+
+    denoise(x_t, t, per-frame states) -> eps; encode(captions) -> (B, L, D); decode(latents) -> video."""
+    schedule = NoiseSchedule()
+    noise = torch.randn(latents.shape, generator=torch.Generator().manual_seed(seed))
+    empty = encode([""] * len(captions))
+    variants = {
+        "true_caption": encode(captions),
+        "opposite_caption": encode(
+            [with_motion(c, OPPOSITE_MOTION[parse_caption(c)["motion"]]) for c in captions]
+        ),
+    }
+    result = {}
+    for t_start in timesteps:
+        grid = torch.linspace(int(t_start), 0, steps).round().long().tolist() + [CLEAN]
+        row = {}
+        for name, states in variants.items():
+            x = schedule.add_noise(latents, noise, torch.full((len(latents),), int(t_start)))
+            for t_now, t_next in itertools.pairwise(grid):
+                t = torch.full((len(latents),), t_now)
+                eps = guided_eps(denoise, x, t, states, empty, guidance_scale)
+                x = schedule.move(x, eps, t, torch.full_like(t, t_next))
+            row[name] = drawn(decode(x), captions)["path"]
+        result[str(int(t_start))] = row
+    return result
