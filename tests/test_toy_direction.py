@@ -72,8 +72,7 @@ def test_drawn_reads_paths_and_trails_of_real_clips_and_tells_a_reversed_path():
 
 def test_same_noise_paths_tell_paths_the_caption_sets_from_paths_the_noise_sets():
     captions = toy_prompts(32, 7)
-    # Rendered with one seed, clip k of every direction has the same size and place: only the direction
-    # differs, as the captions do (opposite pairs -1, crossing pairs 0).
+    # Real renders move the way their captions say: opposite pairs -1, crossing pairs 0.
     by_caption = {
         m: render_batch([direction.with_motion(c, m) for c in captions], "flat", 8) for m in MOTIONS
     }
@@ -83,28 +82,45 @@ def test_same_noise_paths_tell_paths_the_caption_sets_from_paths_the_noise_sets(
     assert direction.same_noise_paths({m: one for m in MOTIONS}) == pytest.approx(1.0, abs=1e-4)
 
 
-def test_committed_with_a_denoiser_that_knows_the_clip_keeps_its_path_whatever_the_caption():
-    captions = toy_prompts(16, 9)
-    clips = render_batch(captions, "flat", 10)  # pixels stand in for latents: decode is the identity
+def _oracle(clips, captions, follows_caption: bool):
+    """A denoiser that knows each clip (pixels stand in for latents; fewer clips than committed's batch):
+    its eps leads to the clip itself, or, when it follows the caption and the caption says the opposite
+    direction, to the clip played backwards. Text states: the direction's index + 1, 0 for the empty
+    prompt. Under CFG the unconditional half (first) is given the conditional half's target, so that the
+    guided eps is exact."""
     schedule = NoiseSchedule()
+    frames = clips.shape[2]
+    own = torch.tensor([MOTIONS.index(direction.parse_caption(c)["motion"]) for c in captions])
 
-    def knows_the_clip(x_t, t, states):  # with CFG, x_t is the clips twice over (unconditional, conditional)
+    def encode(texts):
+        return torch.tensor(
+            [0.0 if t == "" else MOTIONS.index(direction.parse_caption(t)["motion"]) + 1.0 for t in texts]
+        ).view(-1, 1, 1)
+
+    def denoise(x_t, t, states):
+        said = states[::frames, 0, 0].long()[-len(clips) :] - 1  # the conditional half
+        backwards = (said != own) if follows_caption else torch.zeros(len(clips), dtype=torch.bool)
+        target = torch.where(backwards.view(-1, 1, 1, 1, 1), clips.flip(2), clips)
+        target = target.repeat(len(x_t) // len(clips), 1, 1, 1, 1)
         alpha_bar = schedule.alpha_bar(t, like=x_t)
-        return (x_t - alpha_bar.sqrt() * clips.repeat(len(x_t) // len(clips), 1, 1, 1, 1)) / (
-            1 - alpha_bar
-        ).sqrt()
+        return (x_t - alpha_bar.sqrt() * target) / (1 - alpha_bar).sqrt()
 
-    found = direction.committed(
-        knows_the_clip,
-        clips,
-        captions,
-        lambda cs: torch.zeros(len(cs), 1, 4),
-        lambda x: x,
-        [999, 500],
-        0,
-        steps=4,
-    )
-    assert found == {t: {"true_caption": 1.0, "opposite_caption": 1.0} for t in ("999", "500")}
+    return denoise, encode
+
+
+def test_committed_tells_a_path_x_t_fixes_from_one_the_caption_turns():
+    captions = toy_prompts(16, 9)
+    clips = render_batch(captions, "flat", 10)
+    for follows_caption, opposite in ((False, 1.0), (True, 0.0)):
+        denoise, encode = _oracle(clips, captions, follows_caption)
+        found = direction.committed(denoise, clips, captions, encode, lambda x: x, [999, 500], 0, steps=4)
+        assert found == {t: {"true_caption": 1.0, "opposite_caption": opposite} for t in ("999", "500")}
+
+
+def test_with_motion_changes_only_the_direction_and_rejects_an_unknown_one():
+    assert direction.with_motion("a red circle moving left", "up") == "a red circle moving up"
+    with pytest.raises(ValueError, match="outside the toy world"):
+        direction.with_motion("a red circle moving left", "sideways")
 
 
 def test_direction_command_on_the_shipped_teacher(capsys):

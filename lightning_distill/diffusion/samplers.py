@@ -12,6 +12,7 @@ and applies eps_u + g * (eps_c - eps_u) when g > 1 (g = 1 means no guidance and 
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -103,17 +104,41 @@ def euler_sample(
     """
     _check_inputs(noise, prompt_embeds, "euler_sample")
     steps = schedule.trailing_timesteps(num_steps).tolist()
-    batch = noise.shape[0]
-    x = schedule.terminal_latents(noise.float())
+    return euler_moves(
+        denoiser,
+        schedule.terminal_latents(noise.float()),
+        [*steps, CLEAN],
+        prompt_embeds,
+        schedule=schedule,
+        guidance_scale=guidance_scale,
+        negative_prompt_embeds=negative_prompt_embeds,
+        progress=progress,
+        description=f"euler {num_steps} steps",
+    )
+
+
+@torch.no_grad()
+def euler_moves(
+    denoiser: Denoiser,
+    x: Tensor,
+    timesteps: list[int],
+    prompt_embeds: Tensor,
+    *,
+    schedule: NoiseSchedule,
+    guidance_scale: float = 1.0,
+    negative_prompt_embeds: Tensor | None = None,
+    progress: bool = False,
+    description: str = "euler",
+) -> Tensor:
+    """Euler moves from x (B, C, F, H, W) at timesteps[0] to each next timestep in turn (CLEAN: the
+    predicted x0): the sampler's loop, also run from a partly noised clip (toy/teacher/direction.py)."""
+    batch = x.shape[0]
     for t_now, t_next in tqdm(
-        zip(steps, [*steps[1:], CLEAN]),
-        total=num_steps,
-        disable=not progress,
-        desc=f"euler {num_steps} steps",
+        itertools.pairwise(timesteps), total=len(timesteps) - 1, disable=not progress, desc=description
     ):
-        t = torch.full((batch,), t_now, dtype=torch.long, device=noise.device)
+        t = torch.full((batch,), int(t_now), dtype=torch.long, device=x.device)
         eps = guided_eps(denoiser, x, t, prompt_embeds, negative_prompt_embeds, guidance_scale)
-        x = schedule.move(x, eps, t, torch.full_like(t, t_next))
+        x = schedule.move(x, eps, t, torch.full_like(t, int(t_next)))
     return x
 
 

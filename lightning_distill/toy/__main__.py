@@ -143,6 +143,10 @@ def _direction(args) -> dict:
     drawn_captions = toy_prompts(args.drawn_clips, args.seed + 2) if flat else []
     same_noise_captions = toy_prompts(args.same_noise_clips, args.seed + 5) if flat else []
     committed_captions = toy_prompts(args.committed_clips, args.seed + 6) if flat else []
+    if committed_captions:
+        committed_latents = base.encode_video(
+            render_batch(committed_captions, "flat", args.seed + 4, args.frames, args.size)
+        )
     for name, adapter in models.items():
         unet = UNetMotionModel.from_unet2d(base.unet, adapter).eval()
         report[name] = {
@@ -159,19 +163,18 @@ def _direction(args) -> dict:
             )  # fmt: skip
             report[name]["drawn"] = direction.drawn(videos, drawn_captions)
         if same_noise_captions:
-            # One seed for every direction: clip k of each comes from the same noise.
+            # One seed for every direction (not drawn's): clip k of each comes from the same noise.
             by_motion = {}
             for motion in MOTIONS:
                 by_motion[motion] = generate(
                     unet, base, [direction.with_motion(c, motion) for c in same_noise_captions],
-                    seed=args.seed, frames=args.frames, latent_size=args.size // base.vae_scale_factor,
+                    seed=args.seed + 5, frames=args.frames, latent_size=args.size // base.vae_scale_factor,
                     progress=False, **TEACHER_FULL,
                 )  # fmt: skip
             report[name]["same_noise_paths"] = direction.same_noise_paths(by_motion)
         if committed_captions:
-            real = render_batch(committed_captions, "flat", args.seed + 4, args.frames, args.size)
             report[name]["committed"] = direction.committed(
-                motion_unet_denoiser(unet), base.encode_video(real), committed_captions, base.encode_prompts,
+                motion_unet_denoiser(unet), committed_latents, committed_captions, base.encode_prompts,
                 base.decode_latents, args.committed_timesteps, args.seed,
             )  # fmt: skip
     report["worth"] = direction.worth(latents, captions)
@@ -227,7 +230,10 @@ def parser() -> argparse.ArgumentParser:
         "--committed-clips", type=int, default=48,
         help="real clips noised and denoised back with their caption and the opposite one (flat only; 0: skip)",
     )  # fmt: skip
-    probe.add_argument("--committed-timesteps", type=int, nargs="+", default=[999, 900, 800, 700])
+    probe.add_argument(
+        "--committed-timesteps", type=int, nargs="+", default=[999, 900, 800, 700],
+        help="noise levels the real clips are noised to before being denoised back",
+    )  # fmt: skip
     geometry(probe)
     sheet = commands.add_parser("sheet", help="a PNG of every style")
     sheet.add_argument("--out", required=True)

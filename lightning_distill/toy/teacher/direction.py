@@ -19,17 +19,20 @@ either those features do not carry the direction, or the motion module does not 
   the text, frame by frame; if the teacher's trails follow the caption but its paths do not, the motion
   module moves shapes against what its own frames show.
 
-`python -m lightning_distill.toy direction` prints all four as JSON.
+- ``same_noise_paths``: clips generated from the same noise with the caption's direction set to each of
+  the four: whether their paths differ as the captions do (mean cosine -1/3) or follow the noise (near 1).
+- ``committed``: real clips noised to a timestep and denoised back with their caption or the opposite
+  direction's: from which noise level on x_t fixes the path, and whether the caption can turn it.
+
+`python -m lightning_distill.toy direction` prints them all as JSON.
 """
 
 from __future__ import annotations
 
-import itertools
-
 import torch
 import torch.nn.functional as F
 
-from lightning_distill.diffusion.samplers import guided_eps
+from lightning_distill.diffusion.samplers import euler_moves
 from lightning_distill.diffusion.schedule import CLEAN, NoiseSchedule
 from lightning_distill.toy.spec import parse_caption
 from lightning_distill.toy.world import DIRECTION_VECTORS, MOTIONS, OPPOSITE_MOTION, VOCABULARY
@@ -45,8 +48,7 @@ def caption_labels(captions: list[str], attribute: str) -> torch.Tensor:
 def turn_motion(caption: str) -> str:
     """The same caption moving the next direction round (left -> right -> up -> down -> left)."""
     motion = parse_caption(caption)["motion"]  # also rejects a caption outside the toy world
-    # The direction is the caption's last word (spec.caption_of).
-    return f"{caption.rsplit(' ', 1)[0]} {MOTIONS[(MOTIONS.index(motion) + 1) % len(MOTIONS)]}"
+    return with_motion(caption, MOTIONS[(MOTIONS.index(motion) + 1) % len(MOTIONS)])
 
 
 def probe_accuracy(features: torch.Tensor, labels: torch.Tensor, train: int, classes: int) -> float:
@@ -198,6 +200,13 @@ def _saturation(videos: torch.Tensor) -> torch.Tensor:
     return pixels.amax(dim=1) - pixels.amin(dim=1)
 
 
+def _shape_path(saturation: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """From flat clips' saturation (N, F, H, W): the shape's centre per frame (N, F, 2), its path (N, 2)
+    from the first frame to the last, and whether the shape is found in every frame (N,)."""
+    fill, found = _centroids((saturation > FILL_SATURATION).float())
+    return fill, fill[:, -1] - fill[:, 0], found.all(dim=1)
+
+
 def _centroids(mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(N, F, 2) (x, y) centre of each frame's mask (N, F, H, W) in pixels, and (N, F) whether the frame
     has any masked pixel (an empty frame's centre is 0 and must not be read)."""
@@ -228,10 +237,8 @@ def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
     over frames). A clip with a frame where no fill is found (``no_fill``: their share) counts as a miss
     for both; ``path_length_px`` is the mean over the other clips. On real renders both shares are 1."""
     saturation = _saturation(videos)
-    fill, found = _centroids((saturation > FILL_SATURATION).float())
+    fill, path, readable = _shape_path(saturation)
     everything, _ = _centroids((saturation > TRAIL_SATURATION).float())  # found wherever fill is
-    readable = found.all(dim=1)
-    path = fill[:, -1] - fill[:, 0]
     moving = path.norm(dim=1) >= MIN_PATH
     ahead_of_trail = (fill - everything).mean(dim=1)
     lengths = path.norm(dim=1)[readable]
@@ -244,43 +251,50 @@ def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
 
 
 def with_motion(caption: str, motion: str) -> str:
-    """The same caption moving `motion` instead."""
-    parse_caption(caption)  # rejects a caption outside the toy world
-    return f"{caption.rsplit(' ', 1)[0]} {motion}"  # the direction is the last word (spec.caption_of)
+    """The same caption moving `motion` instead; either outside the toy world raises parse_caption's error."""
+    parse_caption(caption)
+    changed = f"{caption.rsplit(' ', 1)[0]} {motion}"  # the direction is the last word (spec.caption_of)
+    parse_caption(changed)
+    return changed
 
 
-def _paths(videos: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each flat clip's path (N, 2), first frame to last, and whether its shape is found in every frame."""
-    fill, found = _centroids((_saturation(videos) > FILL_SATURATION).float())
-    return fill[:, -1] - fill[:, 0], found.all(dim=1)
-
-
-def same_noise_paths(videos_by_motion: dict[str, torch.Tensor]) -> float:
+def same_noise_paths(videos_by_motion: dict[str, torch.Tensor]) -> float | None:
     """Mean cosine between the paths of clips generated from the same noise with captions that differ
     only in their direction (clip k of every entry from noise k), over every pair of directions and every
-    clip whose shape is found in both. Paths the caption decides: -1/3 over left/right/up/down (opposite
-    pairs -1, crossing pairs 0); paths the noise decides: near 1."""
-    paths = {motion: _paths(videos) for motion, videos in videos_by_motion.items()}
+    clip whose shape is found in both and moves (at least MIN_PATH px in both). Paths the caption decides:
+    -1/3 over left/right/up/down (opposite pairs -1, crossing pairs 0); paths the noise decides: near 1.
+    None when no clip can be compared."""
+    paths = {motion: _shape_path(_saturation(videos))[1:] for motion, videos in videos_by_motion.items()}
     cosines = []
     motions = list(paths)
     for i, first in enumerate(motions):
         for second in motions[i + 1 :]:
             (a, found_a), (b, found_b) = paths[first], paths[second]
-            both = found_a & found_b & (a.norm(dim=1) > 0) & (b.norm(dim=1) > 0)
+            both = found_a & found_b & (a.norm(dim=1) >= MIN_PATH) & (b.norm(dim=1) >= MIN_PATH)
             cosines.append(F.cosine_similarity(a[both], b[both], dim=1))
-    return round(float(torch.cat(cosines).mean()), 4)
+    compared = torch.cat(cosines)
+    return round(float(compared.mean()), 4) if len(compared) else None
 
 
 @torch.no_grad()
 def committed(
-    denoise, latents, captions, encode, decode, timesteps, seed: int, steps: int = 20, guidance_scale=7.5
+    denoise,
+    latents,
+    captions,
+    encode,
+    decode,
+    timesteps,
+    seed: int,
+    steps: int = 20,
+    guidance_scale: float = 7.5,
+    batch_size: int = 32,
 ) -> dict:
     """Where the path is decided. Real flat clips (latents, with their captions) are noised to each t
     (one noise for all t) and denoised back to clean by `steps` Euler moves with CFG, once with their
     caption and once with the opposite direction's; {t: {"true_caption", "opposite_caption"}} are the
     shares of decoded paths along the *clip's own* direction (drawn's test). Where x_t already fixes the
     path both are near 1; where the caption decides it the first is near 1 and the second near 0; where
-    neither does, both are near chance (0.25).
+    neither does, both are low, as for paths in a random direction.
 
     denoise(x_t, t, per-frame states) -> eps; encode(captions) -> (B, L, D); decode(latents) -> video."""
     schedule = NoiseSchedule()
@@ -294,14 +308,22 @@ def committed(
     }
     result = {}
     for t_start in timesteps:
-        grid = torch.linspace(int(t_start), 0, steps).round().long().tolist() + [CLEAN]
+        grid = [*torch.linspace(int(t_start), 0, steps).round().long().tolist(), CLEAN]
+        x_t = schedule.add_noise(latents, noise, torch.full((len(latents),), int(t_start)))
         row = {}
         for name, states in variants.items():
-            x = schedule.add_noise(latents, noise, torch.full((len(latents),), int(t_start)))
-            for t_now, t_next in itertools.pairwise(grid):
-                t = torch.full((len(latents),), t_now)
-                eps = guided_eps(denoise, x, t, states, empty, guidance_scale)
-                x = schedule.move(x, eps, t, torch.full_like(t, t_next))
-            row[name] = drawn(decode(x), captions)["path"]
+            parts = [
+                euler_moves(
+                    denoise,
+                    x_t[i : i + batch_size],
+                    grid,
+                    states[i : i + batch_size],
+                    schedule=schedule,
+                    guidance_scale=guidance_scale,
+                    negative_prompt_embeds=empty[i : i + batch_size],
+                )
+                for i in range(0, len(latents), batch_size)
+            ]
+            row[name] = drawn(decode(torch.cat(parts)), captions)["path"]
         result[str(int(t_start))] = row
     return result
