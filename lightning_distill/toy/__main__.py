@@ -147,6 +147,13 @@ def _direction(args) -> dict:
         committed_latents = base.encode_video(
             render_batch(committed_captions, "flat", args.seed + 4, args.frames, args.size)
         )
+
+    def full_sampler(unet, prompts: list[str], seed: int):
+        return generate(
+            unet, base, prompts, seed=seed, frames=args.frames, latent_size=args.size // base.vae_scale_factor,
+            progress=False, **TEACHER_FULL,
+        )  # fmt: skip
+
     for name, adapter in models.items():
         unet = UNetMotionModel.from_unet2d(base.unet, adapter).eval()
         report[name] = {
@@ -157,20 +164,17 @@ def _direction(args) -> dict:
             ),
         }
         if drawn_captions:
-            videos = generate(
-                unet, base, drawn_captions, seed=args.seed, frames=args.frames,
-                latent_size=args.size // base.vae_scale_factor, progress=False, **TEACHER_FULL,
-            )  # fmt: skip
-            report[name]["drawn"] = direction.drawn(videos, drawn_captions)
+            report[name]["drawn"] = direction.drawn(
+                full_sampler(unet, drawn_captions, args.seed), drawn_captions
+            )
         if same_noise_captions:
             # One seed for every direction (not drawn's): clip k of each comes from the same noise.
-            by_motion = {}
-            for motion in MOTIONS:
-                by_motion[motion] = generate(
-                    unet, base, [direction.with_motion(c, motion) for c in same_noise_captions],
-                    seed=args.seed + 5, frames=args.frames, latent_size=args.size // base.vae_scale_factor,
-                    progress=False, **TEACHER_FULL,
-                )  # fmt: skip
+            by_motion = {
+                motion: full_sampler(
+                    unet, [direction.with_motion(c, motion) for c in same_noise_captions], args.seed + 5
+                )
+                for motion in MOTIONS
+            }
             report[name]["same_noise_paths"] = direction.same_noise_paths(by_motion)
         if committed_captions:
             report[name]["committed"] = direction.committed(

@@ -16,7 +16,7 @@ import torch
 from eval import frechet_distance
 from lightning_distill.toy.judge import ToyJudge, load_judge
 from lightning_distill.toy.render import render_batch
-from lightning_distill.toy.spec import parse_caption
+from lightning_distill.toy.spec import caption_from, parse_caption
 from lightning_distill.toy.world import VOCABULARY
 
 ATTRIBUTES = ("shape", "colour", "motion")
@@ -70,7 +70,7 @@ def toy_prompts(count: int, seed: int) -> list[str]:
     generator = torch.Generator().manual_seed(seed)
     pick = {name: torch.randint(len(VOCABULARY[name]), (count,), generator=generator) for name in ATTRIBUTES}
     return [
-        f"a {VOCABULARY['colour'][c]} {VOCABULARY['shape'][s]} moving {VOCABULARY['motion'][m]}"
+        caption_from(VOCABULARY["shape"][s], VOCABULARY["colour"][c], VOCABULARY["motion"][m])
         for c, s, m in zip(
             pick["colour"].tolist(), pick["shape"].tolist(), pick["motion"].tolist(), strict=True
         )

@@ -127,9 +127,14 @@ def spec_from_caption(caption: str, style: str, rng: np.random.Generator) -> Cli
     return _draw_content(rng, labels["shape"], labels["colour"], labels["motion"], check_style(style))
 
 
+def caption_from(shape: str, colour: str, motion: str) -> str:
+    """The plain-English caption of a clip's content (parse_caption reads it back); it never names the style."""
+    return f"a {colour} {shape} moving {motion}"
+
+
 def caption_of(spec: ClipSpec) -> str:
-    """The plain-English caption of a spec; it never names the style."""
-    return f"a {spec.colour} {spec.shape} moving {spec.motion}"
+    """The caption of a spec."""
+    return caption_from(spec.shape, spec.colour, spec.motion)
 
 
 def labels_of(spec: ClipSpec) -> dict[str, str]:

@@ -18,7 +18,6 @@ either those features do not carry the direction, or the motion module does not 
   behind it (toy/styles.add_trail) point the caption's way. The image model alone draws the trail from
   the text, frame by frame; if the teacher's trails follow the caption but its paths do not, the motion
   module moves shapes against what its own frames show.
-
 - ``same_noise_paths``: clips generated from the same noise with the caption's direction set to each of
   the four: whether their paths differ as the captions do (mean cosine -1/3) or follow the noise (near 1).
 - ``committed``: real clips noised to a timestep and denoised back with their caption or the opposite
@@ -34,7 +33,7 @@ import torch.nn.functional as F
 
 from lightning_distill.diffusion.samplers import euler_moves
 from lightning_distill.diffusion.schedule import CLEAN, NoiseSchedule
-from lightning_distill.toy.spec import parse_caption
+from lightning_distill.toy.spec import caption_from, parse_caption
 from lightning_distill.toy.world import DIRECTION_VECTORS, MOTIONS, OPPOSITE_MOTION, VOCABULARY
 
 PROBED = ("shape", "colour", "motion")
@@ -252,8 +251,8 @@ def drawn(videos: torch.Tensor, captions: list[str]) -> dict:
 
 def with_motion(caption: str, motion: str) -> str:
     """The same caption moving `motion` instead; either outside the toy world raises parse_caption's error."""
-    parse_caption(caption)
-    changed = f"{caption.rsplit(' ', 1)[0]} {motion}"  # the direction is the last word (spec.caption_of)
+    labels = parse_caption(caption)
+    changed = caption_from(labels["shape"], labels["colour"], motion)
     parse_caption(changed)
     return changed
 

@@ -21,7 +21,7 @@ from lightning_distill.atomic import atomic_directory
 from lightning_distill.data.random_batches import RandomBatches, batches_loader
 from lightning_distill.models.tokenizer import sd15_tokenizer
 from lightning_distill.toy.models import build_motion_adapter, build_unet
-from lightning_distill.toy.spec import parse_caption
+from lightning_distill.toy.spec import caption_from, parse_caption
 from lightning_distill.toy.teacher import folder as parts
 from lightning_distill.toy.teacher.clips import ClipBank, load_clip_banks, to_float
 from lightning_distill.toy.teacher.motion_stage import ToyMotionModuleTraining
@@ -46,7 +46,7 @@ PRETRAINED_UNET = "unet_pretrain"
 
 def all_captions() -> list[str]:
     """Every caption the toy world can say, and the empty prompt (classifier-free guidance)."""
-    return ["", *(f"a {c} {s} moving {m}" for s in SHAPES for c in COLOURS for m in MOTIONS)]
+    return ["", *(caption_from(s, c, m) for s in SHAPES for c in COLOURS for m in MOTIONS)]
 
 
 def _fit(cfg: DictConfig, module, make_batch, steps: int, name: str, seed: int) -> None:
