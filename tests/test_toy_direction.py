@@ -123,12 +123,12 @@ def test_with_motion_changes_only_the_direction_and_rejects_an_unknown_one():
         direction.with_motion("a red circle moving left", "sideways")
 
 
-def test_direction_command_on_the_shipped_teacher(capsys):
-    main(
-        ["direction", "--clips", "96", "--timesteps", "950", "--drawn-clips", "24", "--same-noise-clips", "8",
-         "--committed-clips", "8", "--committed-timesteps", "999", "700"]
-    )  # fmt: skip
-    report = json.loads(capsys.readouterr().out)
+def _direction_report(capsys, *options: str) -> dict:
+    main(["direction", "--clips", "96", "--timesteps", "950", *options])
+    return json.loads(capsys.readouterr().out)
+
+
+def _check_probes(report: dict) -> None:
     for model in ("teacher", "image_only"):
         readable = report[model]["readable"]
         assert len(readable) == 9  # AnimateDiff v2: four down levels, the mid block, four up levels
@@ -138,13 +138,42 @@ def test_direction_command_on_the_shipped_teacher(capsys):
         errors = report[model]["relied_on"]["950"]
         assert errors["true"] < errors["empty_prompt"]  # the caption helps the prediction
     assert report["worth"]["colour_and_motion"] < report["worth"]["colour"] < report["worth"]["nothing"]
+
+
+def _check_drawn(report: dict) -> None:
     assert report["real_drawn"]["path"] > 0.9
     for model in ("teacher", "image_only"):
         assert set(report[model]["drawn"]) == {"path", "trail", "path_length_px", "no_fill"}
+    # The teacher's shapes travel (README "Results"), whichever way they go, and are found in every frame.
+    assert report["teacher"]["drawn"]["path_length_px"] > 5
+    assert report["teacher"]["drawn"]["no_fill"] < 0.2
+
+
+def test_direction_command_on_the_shipped_teacher(capsys):
+    # Every report but same_noise_paths, each on few clips: the full sampler's generations are what take
+    # the time (the complete command is the slow test below).
+    report = _direction_report(
+        capsys, "--drawn-clips", "8", "--same-noise-clips", "0", "--committed-clips", "2",
+        "--committed-timesteps", "700",
+    )  # fmt: skip
+    _check_probes(report)
+    _check_drawn(report)
+    for model in ("teacher", "image_only"):
+        assert "same_noise_paths" not in report[model]  # 0 clips: the report is left out, not empty
+        assert set(report[model]["committed"]) == {"700"}
+        assert all(0.0 <= share <= 1.0 for share in report[model]["committed"]["700"].values())
+
+
+@pytest.mark.slow
+def test_direction_command_with_every_report(capsys):
+    report = _direction_report(
+        capsys, "--drawn-clips", "24", "--same-noise-clips", "8", "--committed-clips", "8",
+        "--committed-timesteps", "999", "700",
+    )  # fmt: skip
+    _check_probes(report)
+    _check_drawn(report)
+    for model in ("teacher", "image_only"):
         assert -1.0 <= report[model]["same_noise_paths"] <= 1.0
         committed = report[model]["committed"]
         assert set(committed) == {"999", "700"}
         assert all(0.0 <= share <= 1.0 for row in committed.values() for share in row.values())
-    # The teacher's shapes travel (README "Results"), whichever way they go, and are found in every frame.
-    assert report["teacher"]["drawn"]["path_length_px"] > 5
-    assert report["teacher"]["drawn"]["no_fill"] < 0.2
