@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 
 import pytest
 import torch
@@ -12,26 +13,28 @@ import torch
 from lightning_distill.config import compose
 from lightning_distill.toy.teacher import folder as parts
 from lightning_distill.toy.teacher.denoising import warmup_schedule
-from lightning_distill.toy.teacher.run import PRETRAINED_UNET, train_toy_teacher
+from lightning_distill.toy.teacher.run import PRETRAINED_MOTION, PRETRAINED_UNET, train_toy_teacher
 from lightning_distill.toy.world import STYLES
 
 
-def _tiny_teacher_config(tmp_path):
+def _tiny_overrides(tmp_path) -> list[str]:
     steps = {
         name: [f"toy_teacher.{name}.steps=2", f"toy_teacher.{name}.batch_size=4"]
-        for name in ("vae", "text_encoder", "unet", "unet_anneal", "style_lora", "motion")
+        for name in ("vae", "text_encoder", "unet", "unet_anneal", "style_lora", "motion", "motion_still")
     }
-    return compose(
-        [
-            "+experiment=toy_teacher",
-            f"paths.output={tmp_path / 'runs'}",
-            f"paths.data={tmp_path / 'data'}",
-            f"toy_teacher.output={tmp_path / 'teacher'}",
-            "toy_teacher.clips_per_style=4",
-            "metrics.clips_per_style=2",
-            *[override for pair in steps.values() for override in pair],
-        ]
-    )
+    return [
+        "+experiment=toy_teacher",
+        f"paths.output={tmp_path / 'runs'}",
+        f"paths.data={tmp_path / 'data'}",
+        f"toy_teacher.output={tmp_path / 'teacher'}",
+        "toy_teacher.clips_per_style=4",
+        "metrics.clips_per_style=2",
+        *[override for pair in steps.values() for override in pair],
+    ]
+
+
+def _tiny_teacher_config(tmp_path):
+    return compose(_tiny_overrides(tmp_path))
 
 
 def test_toy_teacher_trains_every_part_then_resumes_without_redoing_any(tmp_path):
@@ -40,15 +43,25 @@ def test_toy_teacher_trains_every_part_then_resumes_without_redoing_any(tmp_path
     out = tmp_path / "teacher"
     train_toy_teacher(cfg)
 
-    for part in ("vae", "text_encoder", PRETRAINED_UNET, "unet", "motion_module"):
+    for part in ("vae", "text_encoder", PRETRAINED_UNET, "unet", PRETRAINED_MOTION, "motion_module"):
         assert parts.has_component(out, part), part
     assert parts.styles_in(out) == sorted(STYLES)
     pretrained = parts.load_unet(out, part=PRETRAINED_UNET).state_dict()
     annealed = parts.load_unet(out).state_dict()
     assert any(not torch.equal(pretrained[k], annealed[k]) for k in annealed)  # annealing trained it
+    first = parts.load_motion_adapter(out, part=PRETRAINED_MOTION).state_dict()
+    held_still = parts.load_motion_adapter(out).state_dict()
+    assert any(not torch.equal(first[k], held_still[k]) for k in held_still)  # the second phase trained it
 
     info = parts.read_info(out)
-    assert set(info["stage_seconds"]) >= {"vae", PRETRAINED_UNET, "unet", "motion_module", "quality"}
+    assert set(info["stage_seconds"]) >= {
+        "vae",
+        PRETRAINED_UNET,
+        "unet",
+        PRETRAINED_MOTION,
+        "motion_module",
+        "quality",
+    }
     quality = info["quality"]
     assert set(quality["teacher_full"]) == {f"toy_{style}" for style in STYLES}
     assert all(set(naive) == {"1", "2", "4", "8"} for naive in quality["teacher_naive"].values())
@@ -93,3 +106,32 @@ def test_the_shipped_teacher_records_how_it_was_made():
     info = json.loads((parts.SHIPPED / parts.INFO).read_text())
     assert info["command"].startswith("python -m lightning_distill +experiment=toy_teacher")
     assert info["seed"] == 0 and "quality" in info
+
+
+# Slow: a second teacher run with its quality table (about a minute); the default run's test above trains
+# both motion phases, this one the resume from a folder made before the second existed.
+@pytest.mark.slow
+def test_a_teacher_folder_without_the_held_still_phase_resumes_at_it(tmp_path):
+    """A teacher made before the held-still phase existed (its motion module becomes the first phase's
+    part) is finished by the same command: only the held-still phase and the quality table run."""
+    out = tmp_path / "teacher"
+    shutil.copytree(parts.SHIPPED, out, ignore=shutil.ignore_patterns("motion_module"))
+    shutil.copytree(parts.SHIPPED / "motion_module", out / PRETRAINED_MOTION)
+    info = parts.read_info(out)
+    del info["quality"]
+    parts.write_info(out, info)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file() and p.name != parts.INFO}
+    train_toy_teacher(_tiny_teacher_config(tmp_path))
+
+    assert {p: p.stat().st_mtime_ns for p in before} == before  # no earlier part trained again
+    assert not parts.has_component(out, PRETRAINED_UNET)  # `unet` is there: its first phase is not redone
+    first = parts.load_motion_adapter(out, part=PRETRAINED_MOTION).state_dict()
+    continued = parts.load_motion_adapter(out).state_dict()
+    assert any(not torch.equal(first[k], continued[k]) for k in first)  # it trained
+    # ... from the first phase's weights (two small steps), not from the identity (zero output projections)
+    out_projection = next(k for k in continued if k.endswith("proj_out.weight"))
+    assert continued[out_projection].abs().sum() > 0
+    assert (continued[out_projection] - first[out_projection]).abs().max() < 0.05
+    info = parts.read_info(out)
+    assert info["config"]["motion_still"]["module"]["still_fraction"] == 0.5
+    assert set(info["stage_seconds"]) >= {"motion_module", "quality"} and "quality" in info

@@ -42,6 +42,31 @@ def denoising_loss(
     return F.mse_loss(denoise(x_t, t, states), noise)
 
 
+def held_still_loss(
+    denoise,
+    latents: torch.Tensor,
+    states: torch.Tensor,
+    schedule: NoiseSchedule,
+    generator: torch.Generator,
+    still_from: int,
+) -> torch.Tensor:
+    """x0-space MSE between the real, moving clips (B, C, F, h, w) and the denoiser's x0 when x_t is noised,
+    at t ~ U[still_from, T-1], from each clip's middle frame held still in every frame.
+
+    Why: in ordinary training the path can be read from x_t wherever it is decided (t >= 800 on the toy),
+    so the motion module learns to continue whatever path the noise suggests and never needs the caption's
+    direction (docs/TOY_WORLD.md). A held-still x_t shows where the shape is but not where it goes; only the
+    caption (and the frame's motion trail) says it, and the x0 loss weighs that decision at full strength
+    where epsilon prediction would weigh it by alpha_bar / (1 - alpha_bar) < 0.02."""
+    batch, _, frames = latents.shape[:3]
+    t = torch.randint(still_from, schedule.num_train_timesteps, (batch,), generator=generator)
+    middle = frames // 2
+    still = latents[:, :, middle : middle + 1].expand_as(latents)
+    noise = torch.randn(latents.shape, generator=generator)
+    x_t = schedule.add_noise(still, noise, t)
+    return F.mse_loss(schedule.x0_from_eps(x_t, denoise(x_t, t, states), t), latents)
+
+
 LR_DECAYS = ("constant", "cosine")
 
 

@@ -9,6 +9,7 @@ models.
     <folder>/unet_lora/<style>/                each style's LoRA (peft folder): unet + LoRA = that style's
                                                base model, merged when loaded
     <folder>/motion_module/                    the shared MotionAdapter (diffusers folder)
+    <folder>/motion_module_pretrain/           the same before its held-still phase (training runs only)
 
 Weights are stored in float16 to keep the repository small (the teacher *is* these rounded weights:
 its quality is measured after reading them back) and loaded as float32. The tokenizer is the exact SD1.5
@@ -80,8 +81,8 @@ def load_unet(folder: Path = SHIPPED, style: str | None = None, part: str = "une
     return PeftModel.from_pretrained(unet, str(lora), is_trainable=False).merge_and_unload()
 
 
-def load_motion_adapter(folder: Path = SHIPPED) -> MotionAdapter:
-    return MotionAdapter.from_pretrained(_require(Path(folder) / "motion_module"), torch_dtype=torch.float32)
+def load_motion_adapter(folder: Path = SHIPPED, part: str = "motion_module") -> MotionAdapter:
+    return MotionAdapter.from_pretrained(_require(Path(folder) / part), torch_dtype=torch.float32)
 
 
 def styles_in(folder: Path = SHIPPED) -> list[str]:

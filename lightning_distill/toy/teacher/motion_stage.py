@@ -9,7 +9,12 @@ import lightning
 import torch
 
 from lightning_distill.diffusion.schedule import NoiseSchedule
-from lightning_distill.toy.teacher.denoising import caption_embeddings, denoising_loss, warmup_schedule
+from lightning_distill.toy.teacher.denoising import (
+    caption_embeddings,
+    denoising_loss,
+    held_still_loss,
+    warmup_schedule,
+)
 
 
 class ToyMotionModuleTraining(lightning.LightningModule):
@@ -29,8 +34,14 @@ class ToyMotionModuleTraining(lightning.LightningModule):
         high_noise_fraction: float = 0.0,
         seed: int = 0,
         lr_decay: str = "constant",
+        still_fraction: float = 0.0,
+        still_from: int = 700,
     ):
         super().__init__()
+        if not 0.0 <= still_fraction <= 1.0:
+            raise ValueError(
+                f"still_fraction must be in [0, 1] (a share of each batch), got {still_fraction}"
+            )
         self.save_hyperparameters(ignore=["motion_unets", "motion_parameters", "text_table"])
         self.motion_unets = torch.nn.ModuleDict(motion_unets)
         self.motion_parameters = motion_parameters
@@ -44,14 +55,29 @@ class ToyMotionModuleTraining(lightning.LightningModule):
         states = caption_embeddings(
             batch["captions"], self.text_table, self.hparams.caption_dropout, self.generator
         )
-        loss = denoising_loss(
-            lambda x, t, s: unet(x, t, encoder_hidden_states=s.repeat_interleave(frames, dim=0)).sample,
-            batch["latents"],
-            states,
-            self.schedule,
-            self.generator,
-            self.hparams.high_noise_fraction,
-        )
+
+        def denoise(x, t, s):
+            return unet(x, t, encoder_hidden_states=s.repeat_interleave(frames, dim=0)).sample
+
+        # The first `still` clips of the batch train on held-still x_t (held_still_loss), the rest as usual.
+        still = round(self.hparams.still_fraction * len(states))
+        loss = torch.zeros(())
+        if still < len(states):
+            loss = loss + denoising_loss(
+                denoise,
+                batch["latents"][still:],
+                states[still:],
+                self.schedule,
+                self.generator,
+                self.hparams.high_noise_fraction,
+            )
+        if still:
+            held = held_still_loss(
+                denoise, batch["latents"][:still], states[:still], self.schedule, self.generator,
+                self.hparams.still_from,
+            )  # fmt: skip
+            self.log("motion/held_still_loss", held)
+            loss = loss + held
         self.log("motion/loss", loss, prog_bar=True)
         self.log(f"motion/loss_{batch['style']}", loss)
         return loss

@@ -40,8 +40,10 @@ from lightning_distill.toy.world import (
 )
 
 log = logging.getLogger("lightning_distill.toy")
-# Only the run directory keeps it (to resume annealing); the installed teacher needs the annealed `unet`.
+# Only the run directory keeps them (to resume the second phase); the installed teacher needs `unet` and
+# `motion_module`.
 PRETRAINED_UNET = "unet_pretrain"
+PRETRAINED_MOTION = "motion_module_pretrain"
 
 
 def all_captions() -> list[str]:
@@ -49,10 +51,19 @@ def all_captions() -> list[str]:
     return ["", *(caption_from(s, c, m) for s in SHAPES for c in COLOURS for m in MOTIONS)]
 
 
-def _fit(cfg: DictConfig, module, make_batch, steps: int, name: str, seed: int) -> None:
+def _fit(
+    cfg: DictConfig,
+    module,
+    make_batch,
+    steps: int,
+    name: str,
+    seed: int,
+    gradient_clip_val: float | None = None,
+) -> None:
     trainer = instantiate(
         cfg.trainer,
         max_steps=steps,
+        gradient_clip_val=gradient_clip_val,
         logger=TensorBoardLogger(cfg.run_dir, name=f"toy_teacher_{name}", version=""),
         log_every_n_steps=min(50, max(1, steps // 20)),
     )
@@ -239,7 +250,10 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
         _fit(cfg, module, make_batch, t.unet_anneal.steps, "unet_anneal", seed + 100)
         parts.save_component(module.unet, out, "unet")
 
-    stage(PRETRAINED_UNET, train_base_unet)
+    # A first phase's part only feeds its second phase: a folder that has the second (an installed
+    # teacher, which leaves the first out) does not train the first again.
+    if not parts.has_component(out, "unet"):
+        stage(PRETRAINED_UNET, train_base_unet)
     stage("unet", anneal_base_unet)
 
     for offset, style in enumerate(STYLES):
@@ -255,23 +269,37 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
 
         stage(f"unet_lora/{style}", train_lora)
 
-    def train_motion_module() -> None:
-        seen = list(SEEN_STYLES)  # the held-out style's UNet never trains the motion module
-        adapter = build_motion_adapter(seed)
+    # The motion module trains in two phases, each its own part, as the UNet does: from the identity with
+    # the ordinary loss (`motion_module_pretrain`), then continued with held-still clips in part of each
+    # batch (`motion_module`, the shipped one), so that the caption, not the noise, sets the direction.
+    seen = list(SEEN_STYLES)  # the held-out style's UNet never trains the motion module
+
+    def fit_motion_module(adapter, phase: DictConfig, name: str, part: str, phase_seed: int) -> None:
         unets = {style: parts.load_unet(out, style) for style in seen}
         motion_unets, parameters = _share_motion_modules(unets, adapter)
-        module = ToyMotionModuleTraining(motion_unets, parameters, table, **t.motion.module, seed=seed)
-        _fit(
-            cfg,
-            module,
-            _clip_batches(latents, captions, seen, t.motion.batch_size),
-            t.motion.steps,
-            "motion_module",
-            seed,
-        )
-        parts.save_component(_motion_state_to_adapter(motion_unets[seen[0]], adapter), out, "motion_module")
+        module = ToyMotionModuleTraining(motion_unets, parameters, table, **phase.module, seed=phase_seed)
+        make_batch = _clip_batches(latents, captions, seen, phase.batch_size)
+        if phase.steps:  # a phase switched off (steps: 0) passes its input on unchanged
+            _fit(cfg, module, make_batch, phase.steps, name, phase_seed, phase.get("gradient_clip_val"))
+        parts.save_component(_motion_state_to_adapter(motion_unets[seen[0]], adapter), out, part)
 
-    stage("motion_module", train_motion_module)
+    if not parts.has_component(out, "motion_module"):
+        stage(
+            PRETRAINED_MOTION,
+            lambda: fit_motion_module(
+                build_motion_adapter(seed), t.motion, "motion_module", PRETRAINED_MOTION, seed
+            ),
+        )
+    stage(
+        "motion_module",
+        lambda: fit_motion_module(
+            parts.load_motion_adapter(out, part=PRETRAINED_MOTION),
+            t.motion_still,
+            "motion_still",
+            "motion_module",
+            seed + 200,
+        ),
+    )
 
     if "quality" not in parts.read_info(out):
         from lightning_distill.toy.teacher.quality import measure_teacher
@@ -291,7 +319,10 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     if t.install:
         with atomic_directory(parts.SHIPPED) as temporary:
             shutil.copytree(
-                out, temporary, dirs_exist_ok=True, ignore=shutil.ignore_patterns(PRETRAINED_UNET)
+                out,
+                temporary,
+                dirs_exist_ok=True,
+                ignore=shutil.ignore_patterns(PRETRAINED_UNET, PRETRAINED_MOTION),
             )
         log.info("toy teacher installed into %s", parts.SHIPPED)
     return {"teacher": str(out), "stage_seconds": timings}
