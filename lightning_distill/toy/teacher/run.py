@@ -192,10 +192,13 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     captions = {style: bank.captions for style, bank in banks.items()}
     timings = dict(parts.read_info(out).get("stage_seconds", {}))
 
-    def stage(name: str, run) -> None:
-        if parts.has_component(out, name):
-            log.info("toy teacher stage %s: already in %s, skipped", name, out)
-            return
+    def stage(name: str, run, feeds: str | None = None) -> None:
+        """Train part `name` unless the folder has it, or has the part it only `feeds` (a first phase's
+        part: an installed teacher leaves it out, and its second phase needs nothing more from it)."""
+        for present in (name, feeds):
+            if present and parts.has_component(out, present):
+                log.info("toy teacher stage %s: %s already in %s, skipped", name, present, out)
+                return
         started = time.time()
         run()
         timings[name] = round(time.time() - started, 1)
@@ -250,10 +253,7 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
         _fit(cfg, module, make_batch, t.unet_anneal.steps, "unet_anneal", seed + 100)
         parts.save_component(module.unet, out, "unet")
 
-    # A first phase's part only feeds its second phase: a folder that has the second (an installed
-    # teacher, which leaves the first out) does not train the first again.
-    if not parts.has_component(out, "unet"):
-        stage(PRETRAINED_UNET, train_base_unet)
+    stage(PRETRAINED_UNET, train_base_unet, feeds="unet")
     stage("unet", anneal_base_unet)
 
     for offset, style in enumerate(STYLES):
@@ -275,21 +275,23 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     seen = list(SEEN_STYLES)  # the held-out style's UNet never trains the motion module
 
     def fit_motion_module(adapter, phase: DictConfig, name: str, part: str, phase_seed: int) -> None:
+        if not phase.steps:  # a phase switched off (steps: 0) passes its input on unchanged
+            parts.save_component(adapter, out, part)
+            return
         unets = {style: parts.load_unet(out, style) for style in seen}
         motion_unets, parameters = _share_motion_modules(unets, adapter)
         module = ToyMotionModuleTraining(motion_unets, parameters, table, **phase.module, seed=phase_seed)
         make_batch = _clip_batches(latents, captions, seen, phase.batch_size)
-        if phase.steps:  # a phase switched off (steps: 0) passes its input on unchanged
-            _fit(cfg, module, make_batch, phase.steps, name, phase_seed, phase.get("gradient_clip_val"))
+        _fit(cfg, module, make_batch, phase.steps, name, phase_seed, phase.get("gradient_clip_val"))
         parts.save_component(_motion_state_to_adapter(motion_unets[seen[0]], adapter), out, part)
 
-    if not parts.has_component(out, "motion_module"):
-        stage(
-            PRETRAINED_MOTION,
-            lambda: fit_motion_module(
-                build_motion_adapter(seed), t.motion, "motion_module", PRETRAINED_MOTION, seed
-            ),
-        )
+    stage(
+        PRETRAINED_MOTION,
+        lambda: fit_motion_module(
+            build_motion_adapter(seed), t.motion, "motion_module", PRETRAINED_MOTION, seed
+        ),
+        feeds="motion_module",
+    )
     stage(
         "motion_module",
         lambda: fit_motion_module(
