@@ -13,10 +13,14 @@ install: ## create .venv and install the package with its dev extras (CPU is eno
 	test -x $(PY) || python3 -m venv .venv
 	$(PIP) install -e ".[dev]"
 
-test: ## the default test run (excludes slow and gpu tests; under 15 min on 2 cores)
-	$(PYTEST) -q
+# Two workers, one per core: every test runs its torch on one thread (tests/conftest.py), so one process
+# leaves the second core idle. Files stay whole on a worker, so a module's fixtures are built once.
+TEST_WORKERS ?= -n 2 --dist loadfile
 
-test-slow: ## only the tests marked slow (full-size shapes, long training)
+test: ## the default test run (excludes slow and gpu tests; under 15 min on 2 cores)
+	$(PYTEST) -q $(TEST_WORKERS)
+
+test-slow: ## only the tests marked slow (full-size shapes, long training; one process: two would hold two full-size UNets)
 	$(PYTEST) -q -m slow
 
 test-all: ## every CPU test, slow ones included
