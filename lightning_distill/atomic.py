@@ -4,6 +4,7 @@ the old file or folder or the complete new one, never a partial one."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -54,3 +55,22 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if temporary.exists():
             shutil.rmtree(temporary)
+
+
+def save_pretrained_atomic(model, path: str | os.PathLike) -> Path:
+    """`model.save_pretrained(path)` (diffusers, transformers or peft; safetensors) as one atomic folder.
+
+    Kept out of what is written: the folder the model was loaded from, which diffusers records in
+    config.json as `_name_or_path` (a student continued from its teacher, a part continued from another,
+    would ship this machine's paths), and the model-card template peft writes."""
+    with atomic_directory(path) as temporary:
+        model.save_pretrained(temporary, safe_serialization=True)
+        for stray in temporary.glob("README.md"):
+            stray.unlink()
+        config_file = temporary / "config.json"
+        if config_file.is_file():
+            config = json.loads(config_file.read_text())
+            if config.pop("_name_or_path", None) is not None:
+                # diffusers' own layout: sorted keys, two-space indent, a final newline.
+                config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    return Path(path)

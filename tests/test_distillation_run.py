@@ -43,6 +43,8 @@ def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
         assert summary["iterations"] == (2 if index == 0 else 3)
     exports = result["exports"]
     config = json.loads((run / "export" / "motion_adapter" / "config.json").read_text())
+    # The student was loaded from its stage's folder: that machine-local path is not exported.
+    assert "_name_or_path" not in config
     adapter = MotionAdapter(**{k: v for k, v in config.items() if not k.startswith("_")})
     adapter.load_state_dict(load_file(exports["diffusers_file"]))  # as the model card loads it
     assert MotionAdapter.from_pretrained(exports["diffusers_folder"]) is not None

@@ -52,6 +52,8 @@ def test_toy_teacher_trains_every_part_then_resumes_without_redoing_any(tmp_path
     first = parts.load_motion_adapter(out, part=PRETRAINED_MOTION).state_dict()
     held_still = parts.load_motion_adapter(out).state_dict()
     assert any(not torch.equal(first[k], held_still[k]) for k in held_still)  # the second phase trained it
+    # A part continued from another (unet, motion_module) does not record where it was loaded from.
+    assert not any("_name_or_path" in json.loads(f.read_text()) for f in out.rglob("config.json"))
 
     info = parts.read_info(out)
     assert set(info["stage_seconds"]) >= {

@@ -13,7 +13,7 @@ import torch
 from diffusers import UNetMotionModel
 from omegaconf import DictConfig
 
-from lightning_distill.atomic import atomic_directory, write_bytes_atomic
+from lightning_distill.atomic import save_pretrained_atomic, write_bytes_atomic
 from lightning_distill.media import save_clip
 from lightning_distill.models.motion_module_io import from_motion_adapter, write_motion_module
 from lightning_distill.stages.chain import StagePlan
@@ -29,8 +29,7 @@ def export_student(adapter: torch.nn.Module, export_dir: Path, name: str) -> dic
     the original AnimateDiff layout ComfyUI-AnimateDiff-Evolved reads."""
     checkpoint = from_motion_adapter(adapter)
     folder = export_dir / "motion_adapter"
-    with atomic_directory(folder) as temporary:
-        adapter.save_pretrained(temporary, safe_serialization=True)
+    save_pretrained_atomic(adapter, folder)
     single = write_motion_module(checkpoint, export_dir / f"{name}_diffusers.safetensors", "diffusers")
     comfy = write_motion_module(checkpoint, export_dir / f"{name}_comfyui.safetensors", "original")
     return {"diffusers_folder": str(folder), "diffusers_file": str(single), "original_file": str(comfy)}

@@ -46,10 +46,9 @@ CONSISTENCY_LORA = "consistency_lora.safetensors"
 
 
 def _save_adapter(adapter: torch.nn.Module, folder: Path) -> None:
-    from lightning_distill.atomic import atomic_directory
+    from lightning_distill.atomic import save_pretrained_atomic
 
-    with atomic_directory(folder) as temporary:
-        adapter.save_pretrained(temporary, safe_serialization=True)
+    save_pretrained_atomic(adapter, folder)
 
 
 def _load_adapter(folder: Path) -> torch.nn.Module:

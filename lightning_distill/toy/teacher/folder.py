@@ -26,7 +26,7 @@ import torch
 from diffusers import AutoencoderKL, MotionAdapter, UNet2DConditionModel
 from transformers import CLIPTextModel
 
-from lightning_distill.atomic import atomic_directory, write_bytes_atomic
+from lightning_distill.atomic import save_pretrained_atomic, write_bytes_atomic
 from lightning_distill.config import asset_path
 
 SHIPPED = Path(asset_path("toy/weights/teacher"))
@@ -50,10 +50,7 @@ def _require(path: Path) -> Path:
 def save_component(module: torch.nn.Module, folder: Path, name: str) -> Path:
     """Save a diffusers/transformers/peft model under folder/name in float16, atomically."""
     half = copy.deepcopy(module).to(torch.float16)
-    with atomic_directory(Path(folder) / name) as temporary:
-        half.save_pretrained(temporary, safe_serialization=True)
-        for stray in temporary.glob("README.md"):  # peft writes a model card template; nothing to say
-            stray.unlink()
+    save_pretrained_atomic(half, Path(folder) / name)
     return Path(folder) / name
 
 
