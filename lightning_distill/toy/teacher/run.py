@@ -7,6 +7,7 @@ there, so a crashed run resumes at the stage it was in (`toy_teacher.output=<fol
 
 from __future__ import annotations
 
+import functools
 import logging
 import shutil
 import time
@@ -219,7 +220,11 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
 
     stage("vae", train_vae)
     vae = parts.load_vae(out).eval().requires_grad_(False)
-    latents = _encode_banks(vae, banks)
+
+    @functools.cache
+    def latents() -> dict[str, torch.Tensor]:
+        # Encoded on first use (minutes for every style's clips): a rerun whose parts all exist skips it.
+        return _encode_banks(vae, banks)
 
     def train_text_encoder() -> None:
         module = ToyTextEncoderTraining(**t.text_encoder.module, seed=seed)
@@ -242,14 +247,14 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     # loads). Two parts, so that annealing longer or differently resumes from the pretrained weights.
     def train_base_unet() -> None:
         module = ToyImageUNetTraining(build_unet(seed), table, **t.unet.module, seed=seed)
-        make_batch = _frame_batches(latents, captions, list(STYLES), t.unet.batch_size)
+        make_batch = _frame_batches(latents(), captions, list(STYLES), t.unet.batch_size)
         _fit(cfg, module, make_batch, t.unet.steps, "unet", seed)
         parts.save_component(module.unet, out, PRETRAINED_UNET)
 
     def anneal_base_unet() -> None:
         unet = parts.load_unet(out, part=PRETRAINED_UNET)
         module = ToyImageUNetTraining(unet, table, **t.unet_anneal.module, seed=seed + 100)
-        make_batch = _frame_batches(latents, captions, list(STYLES), t.unet_anneal.batch_size)
+        make_batch = _frame_batches(latents(), captions, list(STYLES), t.unet_anneal.batch_size)
         _fit(cfg, module, make_batch, t.unet_anneal.steps, "unet_anneal", seed + 100)
         parts.save_component(module.unet, out, "unet")
 
@@ -263,7 +268,7 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
             module = ToyImageUNetTraining(
                 base, table, **t.style_lora.module, lora=True, seed=seed + 1 + offset
             )
-            make_batch = _frame_batches(latents, captions, [style], t.style_lora.batch_size)
+            make_batch = _frame_batches(latents(), captions, [style], t.style_lora.batch_size)
             _fit(cfg, module, make_batch, t.style_lora.steps, f"lora_{style}", seed + 1 + offset)
             parts.save_component(module.unet, out / "unet_lora", style)
 
@@ -281,7 +286,7 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
         unets = {style: parts.load_unet(out, style) for style in seen}
         motion_unets, parameters = _share_motion_modules(unets, adapter)
         module = ToyMotionModuleTraining(motion_unets, parameters, table, **phase.module, seed=phase_seed)
-        make_batch = _clip_batches(latents, captions, seen, phase.batch_size)
+        make_batch = _clip_batches(latents(), captions, seen, phase.batch_size)
         _fit(cfg, module, make_batch, phase.steps, name, phase_seed, phase.get("gradient_clip_val"))
         parts.save_component(_motion_state_to_adapter(motion_unets[seen[0]], adapter), out, part)
 
