@@ -45,6 +45,9 @@ log = logging.getLogger("lightning_distill.toy")
 # `motion_module`.
 PRETRAINED_UNET = "unet_pretrain"
 PRETRAINED_MOTION = "motion_module_pretrain"
+# Each first phase's part -> the part its second phase continues it into: one table for what a rerun may
+# skip and what the install leaves out.
+FEEDS = {PRETRAINED_UNET: "unet", PRETRAINED_MOTION: "motion_module"}
 
 
 def all_captions() -> list[str]:
@@ -193,10 +196,10 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     captions = {style: bank.captions for style, bank in banks.items()}
     timings = dict(parts.read_info(out).get("stage_seconds", {}))
 
-    def stage(name: str, run, feeds: str | None = None) -> None:
-        """Train part `name` unless the folder has it, or has the part it only `feeds` (a first phase's
-        part: an installed teacher leaves it out, and its second phase needs nothing more from it)."""
-        for present in (name, feeds):
+    def stage(name: str, run) -> None:
+        """Train part `name` unless the folder has it, or has the part it only feeds (`FEEDS`: a first
+        phase's part; an installed teacher leaves it out, and its second phase needs nothing more from it)."""
+        for present in (name, FEEDS.get(name)):
             if present and parts.has_component(out, present):
                 log.info("toy teacher stage %s: %s already in %s, skipped", name, present, out)
                 return
@@ -258,7 +261,7 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
         _fit(cfg, module, make_batch, t.unet_anneal.steps, "unet_anneal", seed + 100)
         parts.save_component(module.unet, out, "unet")
 
-    stage(PRETRAINED_UNET, train_base_unet, feeds="unet")
+    stage(PRETRAINED_UNET, train_base_unet)
     stage("unet", anneal_base_unet)
 
     for offset, style in enumerate(STYLES):
@@ -295,7 +298,6 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
         lambda: fit_motion_module(
             build_motion_adapter(seed), t.motion, "motion_module", PRETRAINED_MOTION, seed
         ),
-        feeds="motion_module",
     )
     stage(
         "motion_module",
@@ -329,7 +331,7 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
                 out,
                 temporary,
                 dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns(PRETRAINED_UNET, PRETRAINED_MOTION),
+                ignore=shutil.ignore_patterns(*FEEDS),
             )
         log.info("toy teacher installed into %s", parts.SHIPPED)
     return {"teacher": str(out), "stage_seconds": timings}
