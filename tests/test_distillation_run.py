@@ -29,8 +29,14 @@ def teacher(tmp_path_factory):
 
 
 def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
-    # With gradient checkpointing on (motion modules and image ResNets): the same chain must run.
-    overrides = [*tiny_run_overrides(tmp_path, teacher), "memory.checkpoint_motion_modules=true", "seed=3"]
+    # With gradient checkpointing on (motion modules and image ResNets) and the MSE loss in another space
+    # than the default: the same chain must run.
+    overrides = [
+        *tiny_run_overrides(tmp_path, teacher),
+        "memory.checkpoint_motion_modules=true",
+        "seed=3",
+        "stages.mse_128_to_32.module.loss_space=eps",
+    ]
     result = train(compose(["+experiment=4step", *overrides, "memory.checkpoint_image_layers=true"]))
     run_dir = tmp_path / "runs" / "4step"
     (run,) = list(run_dir.iterdir())
@@ -61,6 +67,12 @@ def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
     assert any(
         not torch.equal(a, b) for a, b in zip(student.parameters(), teacher_adapter.parameters(), strict=True)
     )
+
+
+def test_an_unknown_mse_loss_space_is_one_clear_error(tmp_path, teacher):
+    overrides = [*tiny_run_overrides(tmp_path, teacher), "stages.mse_128_to_32.module.loss_space=sigma"]
+    with pytest.raises(ValueError, match=r"loss_space must be one of .*conf/stage/mse.yaml.*'sigma'"):
+        train(compose(["+experiment=4step", *overrides]))
 
 
 def _wait_for(path, timeout=300):

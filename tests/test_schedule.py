@@ -220,3 +220,30 @@ def test_move_carries_gradients_to_eps():
 def test_bad_schedule_is_rejected():
     with pytest.raises(ValueError, match="beta_start"):
         NoiseSchedule(beta_start=0.02, beta_end=0.012)
+
+
+@pytest.mark.parametrize("space", ["destination", "eps", "x0", "v"])
+def test_move_error_scale_turns_a_destination_gap_into_the_gap_in_each_space(space):
+    """Two moves from the same x_t differ only in eps; the scale turns the gap between their landing
+    points into the gap between the eps, x0 or v they imply (the MSE stage's loss_space)."""
+    schedule = NoiseSchedule()
+    gen = torch.Generator().manual_seed(7)
+    x_t, eps_1, eps_2 = (torch.randn(SHAPE, generator=gen) for _ in range(3))
+    t, t_next = torch.tensor([999, 249]), torch.tensor([968, CLEAN])
+    gap = schedule.move(x_t, eps_1, t, t_next) - schedule.move(x_t, eps_2, t, t_next)
+    alpha_bar = schedule.alpha_bar(t, like=x_t)
+    x0_1, x0_2 = schedule.x0_from_eps(x_t, eps_1, t), schedule.x0_from_eps(x_t, eps_2, t)
+    expected = {
+        "destination": gap,
+        "eps": eps_1 - eps_2,
+        "x0": x0_1 - x0_2,
+        # v = sqrt(a) eps - sqrt(1 - a) x0
+        "v": alpha_bar.sqrt() * (eps_1 - eps_2) - (1 - alpha_bar).sqrt() * (x0_1 - x0_2),
+    }[space]
+    scaled = schedule.move_error_scale(t, t_next, space, like=x_t) * gap
+    torch.testing.assert_close(scaled.abs(), expected.abs(), rtol=1e-3, atol=1e-3)
+
+
+def test_move_error_scale_rejects_an_unknown_space():
+    with pytest.raises(ValueError, match="space must be one of"):
+        NoiseSchedule().move_error_scale(torch.tensor([999]), torch.tensor([968]), "sigma", torch.zeros(1))

@@ -32,6 +32,9 @@ from torch import Tensor
 CLEAN = -1
 """The timestep that stands for clean data (alpha_bar = 1): the target of a sampler's last move."""
 
+MOVE_ERROR_SPACES = ("destination", "eps", "x0", "v")
+"""The spaces a gap between two moves' destinations can be measured in (`NoiseSchedule.move_error_scale`)."""
+
 
 class NoiseSchedule:
     """Linear-beta DDPM schedule with epsilon prediction and the zero-terminal-SNR input rule.
@@ -191,3 +194,31 @@ class NoiseSchedule:
         alpha_bar_next = self.alpha_bar(t_next, like=x_t)
         x_next = alpha_bar_next.sqrt() * x0 + (1.0 - alpha_bar_next).sqrt() * eps.float()
         return x_next.to(x_t.dtype)
+
+    def move_error_scale(self, t: Tensor, t_next: Tensor, space: str, like: Tensor) -> Tensor:
+        """Per-sample factor k, shaped to broadcast against `like`, such that k * |x'_1 - x'_2| is how far
+        apart two moves from the same x_t at t to t_next, landing at x'_1 and x'_2, are in `space`:
+
+        - "destination": 1, the landing points themselves (DDPM space);
+        - "eps": the eps each landing point implies. A move is x' = sqrt(a'/a) x_t + c eps with
+          c = sqrt(1 - a') - sqrt(a' (1 - a) / a), so a destination gap is c times an eps gap;
+        - "x0": the x0 each implies, sqrt((1 - a) / a) times the eps gap: the clip the move aims at;
+        - "v": the v-prediction each implies, 1 / sqrt(a) times the eps gap.
+
+        The n Euler moves of a teacher imply an eps, x0 and v for the student's single move the same way.
+        """
+        if space not in MOVE_ERROR_SPACES:
+            raise ValueError(f"move_error_scale: space must be one of {MOVE_ERROR_SPACES}, got {space!r}")
+        alpha_bar = self.alpha_bar(t, like=like)
+        if space == "destination":
+            return torch.ones_like(alpha_bar)
+        alpha_bar_next = self.alpha_bar(t_next, like=like)
+        eps_per_destination = (
+            1.0
+            / ((1.0 - alpha_bar_next).sqrt() - (alpha_bar_next * (1.0 - alpha_bar) / alpha_bar).sqrt()).abs()
+        )
+        if space == "eps":
+            return eps_per_destination
+        if space == "x0":
+            return eps_per_destination * ((1.0 - alpha_bar) / alpha_bar).sqrt()
+        return eps_per_destination / alpha_bar.sqrt()

@@ -4,9 +4,14 @@ The teacher (the original AnimateDiff) makes n Euler moves of its 128-step grid 
 guidance (CFG 7.5, the empty prompt as the unconditional one: "no negative prompt"); the student makes one
 move of its 32-step grid from the same x_t, without guidance, so guidance is distilled into it.
 
-The loss is the mean squared error between the two moves' destinations x_{t-ns}, in the space the UNet
-reads (DDPM-scaled latents): that is where the next stage's moves start from, so matching it is matching
-the sampler's trajectory. At the last move the destination is the predicted clean latent itself.
+The loss is the mean squared error between the two moves' destinations x_{t-ns}, by default in the space
+the UNet reads (DDPM-scaled latents, `loss_space="destination"`): that is where the next stage's moves
+start from, so matching it is matching the sampler's trajectory. At the last move the destination is the
+predicted clean latent itself. Because both moves start from the same x_t, a destination gap is a fixed
+multiple of the gap between the eps, x0 or v the two moves imply (`NoiseSchedule.move_error_scale`), so
+`loss_space` only reweights the student's moves by timestep: "destination" weighs an eps gap about equally
+at every t (0.08-0.2), which puts little weight on the x0 the noisiest moves aim at, where guidance
+decides the layout; "x0" and "v" weigh those moves up.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lightning_distill.diffusion.schedule import MOVE_ERROR_SPACES
 from lightning_distill.stages.motion_modules import using
 from lightning_distill.stages.moves import student_move, teacher_moves
 from lightning_distill.stages.stage_module import StageModule
@@ -23,8 +29,21 @@ from lightning_distill.stages.timesteps import teacher_path
 class MSEStage(StageModule):
     """Batches: {"member": name, "latents": (B, C, F, h, w) scaled clean latents, "captions": list of B}."""
 
-    def __init__(self, *args, guidance_scale: float = 7.5, lr: float = 1e-5, betas=(0.9, 0.999), **kwargs):
+    def __init__(
+        self,
+        *args,
+        guidance_scale: float = 7.5,
+        lr: float = 1e-5,
+        betas=(0.9, 0.999),
+        loss_space: str = "destination",
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
+        if loss_space not in MOVE_ERROR_SPACES:
+            raise ValueError(
+                f"MSE stage: loss_space must be one of {MOVE_ERROR_SPACES} (conf/stage/mse.yaml), got {loss_space!r}"
+            )
+        self.loss_space = loss_space
         self.guidance_scale = guidance_scale
         self.lr = lr
         self.betas = tuple(betas)
@@ -44,7 +63,8 @@ class MSEStage(StageModule):
                 member.unet, self.schedule, x_t, path, states, negative, self.guidance_scale
             )
         prediction = student_move(member.unet, self.schedule, x_t, t, t_next, states)
-        loss = F.mse_loss(prediction.float(), target.float())
+        scale = self.schedule.move_error_scale(t, t_next, self.loss_space, like=target)
+        loss = F.mse_loss(scale * prediction.float(), scale * target.float())
         self.iteration += 1
         self.log_dict({"mse/loss": loss, f"mse/loss_{member.name}": loss}, prog_bar=False)
         self.log("loss", loss, prog_bar=True)
