@@ -1,7 +1,8 @@
 """`python -m lightning_distill +experiment=4step [overrides]`: the Hydra entry point.
 
 The config is checked before Hydra runs, so a misspelt experiment, group option or key stops with one
-message listing the valid choices (exit status 2) instead of a stack trace.
+message listing the valid choices (exit status 2) instead of a stack trace; so does a stage chain that
+contradicts itself (stages/chain.py), checked before anything loads.
 """
 
 from __future__ import annotations
@@ -17,9 +18,14 @@ from lightning_distill.config import CONF_DIR, CONFIG_NAME, ConfigError, check_o
 
 @hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name=CONFIG_NAME)
 def _hydra_main(cfg: DictConfig) -> None:
+    from lightning_distill.stages.chain import ChainError
     from lightning_distill.train import train  # heavy imports only once the config is known good
 
-    train(cfg)
+    try:
+        train(cfg)
+    except ChainError as error:  # a contradictory chain is the user's config, not a crash: no stack trace
+        print(f"lightning_distill: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 def main() -> None:

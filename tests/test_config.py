@@ -146,12 +146,35 @@ def test_bad_experiment_fails_on_the_command_line_with_one_message():
     assert "Valid choices for experiment: 1step, 2step, 4step, 4step_full, 8step" in result.stderr
 
 
+def test_contradictory_chain_fails_on_the_command_line_with_one_message(tmp_path):
+    result = run_cli(
+        "+experiment=4step",
+        "stages.mse_128_to_32.module.loss_space=sigma",
+        "dry_run=true",
+        f"paths.output={tmp_path}",
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "lightning_distill: stages.mse_128_to_32.module.loss_space is 'sigma'" in result.stderr
+
+
 @pytest.mark.parametrize(
     ("stages", "rule"),
     [
         ({}, "+experiment=4step"),
         ({"a": {"objective": "gan", "teacher_steps": 8, "student_steps": 4}}, "valid: mse, adversarial"),
         ({"a": {"objective": "mse", "teacher_steps": 8, "student_steps": 3}}, "larger multiple"),
+        (
+            {
+                "a": {
+                    "objective": "mse",
+                    "teacher_steps": 128,
+                    "student_steps": 32,
+                    "module": {"loss_space": "sigma"},
+                }
+            },
+            "stages.a.module.loss_space is 'sigma'; valid: destination, eps, x0, v",
+        ),
         (
             {
                 "a": {"objective": "mse", "teacher_steps": 128, "student_steps": 32},

@@ -197,12 +197,13 @@ class NoiseSchedule:
 
     def move_error_scale(self, t: Tensor, t_next: Tensor, space: str, like: Tensor) -> Tensor:
         """Per-sample factor k, shaped to broadcast against `like`, such that k * |x'_1 - x'_2| is how far
-        apart two moves from the same x_t at t to t_next, landing at x'_1 and x'_2, are in `space`:
+        apart two moves from the same x_t at t to t_next (< t), landing at x'_1 and x'_2, are in `space`.
+        With a = alpha_bar_t, a' = alpha_bar_{t_next} and sigma as Euler's:
 
         - "destination": 1, the landing points themselves (DDPM space);
         - "eps": the eps each landing point implies. A move is x' = sqrt(a'/a) x_t + c eps with
-          c = sqrt(1 - a') - sqrt(a' (1 - a) / a), so a destination gap is c times an eps gap;
-        - "x0": the x0 each implies, sqrt((1 - a) / a) times the eps gap: the clip the move aims at;
+          c = sqrt(a') (sigma' - sigma) (< 0: sigma falls), so a destination gap is |c| times an eps gap;
+        - "x0": the x0 each implies, sigma times the eps gap: the clip the move aims at;
         - "v": the v-prediction each implies, 1 / sqrt(a) times the eps gap.
 
         The n Euler moves of a teacher imply an eps, x0 and v for the student's single move the same way.
@@ -213,12 +214,10 @@ class NoiseSchedule:
         if space == "destination":
             return torch.ones_like(alpha_bar)
         alpha_bar_next = self.alpha_bar(t_next, like=like)
-        eps_per_destination = (
-            1.0
-            / ((1.0 - alpha_bar_next).sqrt() - (alpha_bar_next * (1.0 - alpha_bar) / alpha_bar).sqrt()).abs()
-        )
+        sigma, sigma_next = (((1.0 - a) / a).sqrt() for a in (alpha_bar, alpha_bar_next))
+        eps_per_destination = 1.0 / (alpha_bar_next.sqrt() * (sigma - sigma_next))
         if space == "eps":
             return eps_per_destination
         if space == "x0":
-            return eps_per_destination * ((1.0 - alpha_bar) / alpha_bar).sqrt()
+            return eps_per_destination * sigma
         return eps_per_destination / alpha_bar.sqrt()

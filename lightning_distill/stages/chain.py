@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from lightning_distill.diffusion.schedule import MOVE_ERROR_SPACES
+
 OBJECTIVES = ("mse", "adversarial", "consistency")
 # A consistency stage (the AnimateLCM-style baseline) is not a link of the progressive chain: its
 # teacher_steps is the size of its DDIM solver grid (50), and its student samples at any step count.
@@ -49,6 +51,12 @@ def plan_chain(stages: Mapping[str, Mapping]) -> list[StagePlan]:
         objective = stage.get("objective")
         if objective not in OBJECTIVES:
             raise ChainError(f"stages.{name}.objective is {objective!r}; valid: {', '.join(OBJECTIVES)}.")
+        loss_space = (stage.get("module") or {}).get("loss_space", "destination")
+        if objective == "mse" and loss_space not in MOVE_ERROR_SPACES:
+            raise ChainError(
+                f"stages.{name}.module.loss_space is {loss_space!r}; valid: {', '.join(MOVE_ERROR_SPACES)} "
+                "(conf/stage/mse.yaml says what each measures)."
+            )
         teacher_steps, student_steps = stage.get("teacher_steps"), stage.get("student_steps")
         for key, value in (("teacher_steps", teacher_steps), ("student_steps", student_steps)):
             if not isinstance(value, int) or value < 1:
