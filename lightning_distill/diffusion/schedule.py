@@ -114,9 +114,10 @@ class NoiseSchedule:
             values = values.reshape(-1, *([1] * (like.ndim - 1)))
         return values
 
-    def sigma(self, t: Tensor | int) -> Tensor:
-        """Euler's sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t), float32 (0 at t = -1)."""
-        alpha_bar = self.alpha_bar(t)
+    def sigma(self, t: Tensor | int, like: Tensor | None = None) -> Tensor:
+        """Euler's sigma_t = sqrt((1 - alpha_bar_t) / alpha_bar_t), float32 (0 at t = -1); shaped as
+        `alpha_bar`'s result for the same `like`."""
+        alpha_bar = self.alpha_bar(t, like=like)
         return ((1.0 - alpha_bar) / alpha_bar).sqrt()
 
     def trailing_timesteps(self, num_steps: int) -> Tensor:
@@ -213,9 +214,8 @@ class NoiseSchedule:
         alpha_bar = self.alpha_bar(t, like=like)
         if space == "destination":
             return torch.ones_like(alpha_bar)
-        alpha_bar_next = self.alpha_bar(t_next, like=like)
-        sigma, sigma_next = (((1.0 - a) / a).sqrt() for a in (alpha_bar, alpha_bar_next))
-        eps_per_destination = 1.0 / (alpha_bar_next.sqrt() * (sigma - sigma_next))
+        sigma, sigma_next = self.sigma(t, like=like), self.sigma(t_next, like=like)
+        eps_per_destination = 1.0 / (self.alpha_bar(t_next, like=like).sqrt() * (sigma - sigma_next))
         if space == "eps":
             return eps_per_destination
         if space == "x0":

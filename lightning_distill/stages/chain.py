@@ -51,8 +51,8 @@ def plan_chain(stages: Mapping[str, Mapping]) -> list[StagePlan]:
         objective = stage.get("objective")
         if objective not in OBJECTIVES:
             raise ChainError(f"stages.{name}.objective is {objective!r}; valid: {', '.join(OBJECTIVES)}.")
-        loss_space = (stage.get("module") or {}).get("loss_space", "destination")
-        if objective == "mse" and loss_space not in MOVE_ERROR_SPACES:
+        loss_space = (stage.get("module") or {}).get("loss_space")  # unset: the stage's own default
+        if objective == "mse" and loss_space is not None and loss_space not in MOVE_ERROR_SPACES:
             raise ChainError(
                 f"stages.{name}.module.loss_space is {loss_space!r}; valid: {', '.join(MOVE_ERROR_SPACES)} "
                 "(conf/stage/mse.yaml says what each measures)."
