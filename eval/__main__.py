@@ -1,6 +1,7 @@
 """`python -m eval run=<run dir or motion module> +eval=toy`: the evaluation harness (conf/evaluate.yaml).
 
-Generates with every student of the run (each stage's student at its step count), the teacher at its full
+Generates with every student of the run (each stage's student at its step count, or at each of
+`students_at`), the teacher at its full
 sampler and naively at few steps, and the AnimateLCM-style baseline when `baseline_run` is given; scores
 every set per base model; writes metrics.json, report.md and report.html.
 """
@@ -24,7 +25,7 @@ def candidates_for(cfg: DictConfig) -> list:
 
     protocol = cfg.eval
     teacher = str(protocol.teacher_motion_module)
-    found = students_of(cfg.run)
+    found = students_of(cfg.run, cfg.get("students_at"))
     found += [Candidate("teacher_naive", int(s), teacher) for s in protocol.naive_steps]
     full = protocol.teacher_full
     if full is not None:  # null leaves the teacher's full sampler out (make regress, to fit CI)
@@ -67,7 +68,13 @@ def evaluate(cfg: DictConfig, networks=None) -> dict:
         "protocol": {**protocol, "prompts": prompts[:2]},
         "run": str(cfg.run),
         "candidates": {
-            c.key: {"family": c.family, "steps": c.steps, "label": c.label, "motion_module": c.motion_module}
+            c.key: {
+                "family": c.family,
+                "steps": c.steps,
+                "label": c.label,
+                "motion_module": c.motion_module,
+                "stage": c.stage,
+            }
             for c in candidates
         },
         "models": models,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import itertools
 from pathlib import Path
 
 # (key, title, higher is better, decimals) of each protocol's metrics.
@@ -45,11 +46,23 @@ def untrained(result: dict) -> bool:
     )
 
 
+# One line per stage when every stage's student is sampled at the same step counts (`students_at`).
+STAGE_COLOURS = ("#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf")
+
+
 def _families(result: dict) -> dict[str, list[tuple[int, str]]]:
+    """The plot's lines: {name: [(steps, candidate key)]}, one per family, or per stage's student."""
     families: dict[str, list[tuple[int, str]]] = {}
     for key, candidate in result["candidates"].items():
-        families.setdefault(candidate["family"], []).append((candidate["steps"], key))
+        stage = candidate.get("stage")
+        name = f"{candidate['family']}: {stage}" if stage else candidate["family"]
+        families.setdefault(name, []).append((candidate["steps"], key))
     return {f: sorted(v) for f, v in families.items()}
+
+
+def _colours(names) -> dict[str, str]:
+    stages = itertools.cycle(STAGE_COLOURS)
+    return {name: COLOURS[name] if name in COLOURS else next(stages) for name in names}
 
 
 def averages(result: dict, key: str, metric: str) -> dict[str, float]:
@@ -149,9 +162,10 @@ def _svg_plot(result: dict, metric: str, title: str) -> str:
     parts.append(f'<text x="{width / 2}" y="{height - 6}" text-anchor="middle">steps</text>')
     for v in (low, (low + high) / 2, high):
         parts.append(f'<text x="{pad - 4}" y="{y_of(v) + 4}" text-anchor="end">{v:.2f}</text>')
+    colours = _colours(list(points))
     for family, pts in points.items():
         coords = [(xs[s], y_of(y)) for s, y in pts if y is not None]
-        colour = COLOURS.get(family, "black")
+        colour = colours[family]
         if len(coords) > 1:
             path = " ".join(f"{x:.1f},{y:.1f}" for x, y in coords)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
@@ -159,7 +173,7 @@ def _svg_plot(result: dict, metric: str, title: str) -> str:
             parts.append(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3" fill="{colour}"/>')
     for i, family in enumerate(points):
         parts.append(
-            f'<text x="{width - pad}" y="{30 + 13 * i}" text-anchor="end" fill="{COLOURS.get(family, "black")}">{family}</text>'
+            f'<text x="{width - pad}" y="{30 + 13 * i}" text-anchor="end" fill="{colours[family]}">{html.escape(family)}</text>'
         )
     parts.append("</svg>")
     return "".join(parts)

@@ -7,9 +7,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 from toy_teacher_fixture import tiny_run_overrides, write_random_toy_teacher
 
 from eval.__main__ import evaluate
+from eval.generation import cached_clips
 from lightning_distill.config import compose
 from lightning_distill.toy.world import HELD_OUT_STYLE, STYLES, base_model_of
 from lightning_distill.train import train
@@ -24,7 +26,7 @@ def run(tmp_path_factory):
     return run_dir, teacher
 
 
-def _evaluate(run_dir, teacher, out):
+def _evaluate(run_dir, teacher, out, *extra):
     return evaluate(
         compose(
             [
@@ -35,6 +37,7 @@ def _evaluate(run_dir, teacher, out):
                 "eval.clips_per_style=3",
                 "eval.naive_steps=[1]",
                 "eval.teacher_full.steps=3",
+                *extra,
             ],
             config_name="evaluate",
         )
@@ -74,6 +77,35 @@ def test_harness_scores_every_candidate_on_every_base_model_and_resumes(run, tmp
     assert set(after) == set(before)
     assert [name for name in after if after[name] != before[name]] == [clips[0].name]
     assert again["models"] == result["models"]  # same prompts, same noise: the same numbers
+
+
+def test_students_at_samples_every_stage_student_at_the_same_step_counts(run, tmp_path):
+    """`students_at=[1]`: the MSE stage's student and the adversarial stage's, both at one step, each its
+    own row and its own line in the plots (what each stage added at the target step count)."""
+    run_dir, teacher = run
+    out = tmp_path / "eval"
+    result = _evaluate(run_dir, teacher, out, "students_at=[1]", "eval.teacher_full=null")
+    stages = ["mse_128_to_32", "adversarial_32_to_8"]
+    keys = {f"student_1_{stage}" for stage in stages} | {"teacher_naive_1"}
+    assert set(result["candidates"]) == keys
+    assert [result["candidates"][f"student_1_{s}"]["stage"] for s in stages] == stages
+    for row in result["models"].values():
+        assert all(row[key]["clips"] == 3 for key in keys)
+    # Two students at the same step count from different stages, the same noise: different clips.
+    name = base_model_of(STYLES[0])
+    mse, adversarial = (cached_clips(out, f"student_1_{stage}", name, 3) for stage in stages)
+    assert mse.shape == adversarial.shape and not torch.equal(mse, adversarial)
+    report = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    for stage in stages:
+        assert f"(stage {stage})" in report
+        assert page.count(f"student: {stage}") == 3  # its line's legend in each of the three plots
+
+
+def test_students_at_rejects_a_step_count_below_one(run, tmp_path):
+    run_dir, teacher = run
+    with pytest.raises(ValueError, match=r"students_at=\[0\]"):
+        _evaluate(run_dir, teacher, tmp_path / "eval", "students_at=[0]")
 
 
 def test_a_protocol_must_be_chosen(run, tmp_path):
