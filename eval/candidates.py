@@ -40,19 +40,37 @@ class Candidate:
         return f"{names[self.family]}, {self.steps} step{'' if self.steps == 1 else 's'}{stage}"
 
 
-def students_of(run: str | Path, at: list[int] | None = None) -> list[Candidate]:
+def step_counts(at) -> list[int] | None:
+    """`students_at` as a list of distinct step counts in the order given (None: each student at its own).
+    One number is a list of one; anything else that is not a whole number of at least 1 is an error."""
+    if at is None:
+        return None
+    values = [at] if isinstance(at, int | str) else list(at)
+    if not values or not all(str(v).isdigit() and int(v) >= 1 for v in values):
+        raise ValueError(
+            f"students_at={at}: give whole step counts of at least 1, e.g. students_at=[4] or [1,2,4,8], "
+            "or null for each stage's student at its own step count"
+        )
+    return list(dict.fromkeys(int(v) for v in values))
+
+
+def _is_motion_module(path: Path) -> bool:
+    """A motion-module file, or a diffusers folder (config.json beside its weights)."""
+    return path.is_file() or (path / "config.json").is_file()
+
+
+def students_of(run: str | Path, at=None) -> list[Candidate]:
     """Every finished stage's student of a run directory, or the one motion module `run` points to (its
     step count from the file name `..._<n>step...` or the run's result.json).
 
-    `at`: sample each student at these step counts instead of its own (Euler, no CFG; the consistency
-    stage's with its own sampler). A run's students are then told apart by their stage: the MSE stage's
-    student at 4 steps against the last stage's says what the adversarial stages added."""
+    `at` (`students_at`, see `step_counts`): sample each student at these step counts instead of its own:
+    Euler without CFG, a consistency stage's student with its own sampler and image LoRA. A run's students
+    are then told apart by their stage: the MSE stage's student at 4 steps against the last stage's says
+    what the adversarial stages added."""
     run = Path(run)
     if not run.exists():
         raise FileNotFoundError(f"run={run}: no such run directory or motion module")
-    at = [int(s) for s in at] if at else None
-    if at is not None and any(s < 1 for s in at):
-        raise ValueError(f"students_at={at}: step counts must be at least 1")
+    at = step_counts(at)
     found = []
     for summary_path in sorted(run.glob("stage_*/summary.json")):
         summary = json.loads(summary_path.read_text())
@@ -73,25 +91,27 @@ def students_of(run: str | Path, at: list[int] | None = None) -> list[Candidate]
                 found.append(Candidate("student", int(steps), str(student), stage=stage))
     if found:
         return found
-    if at:  # one motion module, at the step counts asked for
-        return [Candidate("student", s, str(run)) for s in at]
+    if at and _is_motion_module(run) and not any(run.glob("stage_*")):
+        return [Candidate("student", s, str(run)) for s in at]  # one motion module, at the counts asked
     import re
 
     match = re.search(r"(\d+)step", run.name)
-    if not match:
+    if at or not match:
         raise ValueError(
-            f"run={run}: not a run directory (no stage_*/summary.json) and its name does not say its step "
-            "count (..._4step_...); pass a run directory"
+            f"run={run}: not a run directory with a finished stage (stage_*/summary.json beside its "
+            "student/) nor a motion module whose name says its step count (..._4step_...); pass a run "
+            "directory, or a motion-module file or folder"
         )
     return [Candidate("student", int(match.group(1)), str(run))]
 
 
 def baseline_of(run: str | Path | None, family: str = "animatelcm") -> list[Candidate]:
-    """The AnimateLCM-style baseline's students (a run of `+experiment=animatelcm_*`), if given."""
+    """The AnimateLCM-style baseline's students (a run of `+experiment=animatelcm_*`), if given, each at
+    its own step counts (`students_at` applies to the run under evaluation only)."""
     if not run:
         return []
     return [
-        Candidate(family, c.steps, c.motion_module, c.sampler, c.guidance_scale, c.image_lora, c.stage)
+        Candidate(family, c.steps, c.motion_module, c.sampler, c.guidance_scale, c.image_lora)
         for c in students_of(run)
     ]
 
