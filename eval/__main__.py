@@ -1,9 +1,9 @@
 """`python -m eval run=<run dir or motion module> +eval=toy`: the evaluation harness (conf/evaluate.yaml).
 
 Generates with every student of the run (each stage's student at its step count, or at each of
-`students_at`), the teacher at its full
-sampler and naively at few steps, and the AnimateLCM-style baseline when `baseline_run` is given; scores
-every set per base model; writes metrics.json, report.md and report.html.
+`students_at`), the teacher at its full sampler and naively at few steps, and the AnimateLCM-style
+baseline when `baseline_run` is given; scores every set per base model; writes metrics.json, report.md
+and report.html.
 """
 
 from __future__ import annotations

@@ -55,8 +55,10 @@ def step_counts(at) -> list[int] | None:
 
 
 def _is_motion_module(path: Path) -> bool:
-    """A motion-module file, or a diffusers folder (config.json beside its weights)."""
-    return path.is_file() or (path / "config.json").is_file()
+    """A motion-module file, or a diffusers folder (its config beside its weights)."""
+    from lightning_distill.models.motion_module_io import CONFIG_NAME
+
+    return path.is_file() or (path / CONFIG_NAME).is_file()
 
 
 def students_of(run: str | Path, at=None) -> list[Candidate]:
@@ -77,18 +79,14 @@ def students_of(run: str | Path, at=None) -> list[Candidate]:
         student = summary_path.parent / "student"
         if not student.is_dir():
             continue
-        stage = summary["stage"] if at else None
+        sampling = {"stage": summary["stage"] if at else None}
         if summary.get("objective") == "consistency":  # one model, sampled at several step counts
             lora = str(summary_path.parent / summary["image_lora"])
-            for steps in at or summary["sample_steps"]:
-                found.append(
-                    Candidate(
-                        "student", int(steps), str(student), "consistency", image_lora=lora, stage=stage
-                    )
-                )
+            sampling |= {"sampler": "consistency", "image_lora": lora}
+            own_steps = summary["sample_steps"]
         else:
-            for steps in at or [summary["student_steps"]]:
-                found.append(Candidate("student", int(steps), str(student), stage=stage))
+            own_steps = [summary["student_steps"]]
+        found += [Candidate("student", int(steps), str(student), **sampling) for steps in at or own_steps]
     if found:
         return found
     if at and _is_motion_module(run) and not any(run.glob("stage_*")):
