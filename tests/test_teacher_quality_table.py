@@ -1,7 +1,10 @@
-"""The README's teacher table is generated from teacher.json's quality record, every number in it."""
+"""The README's teacher table is generated from teacher.json's quality record, every number in it, and is the shipped one's."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from lightning_distill.toy.teacher import folder as parts
 from lightning_distill.toy.teacher.quality import quality_table
 
 
@@ -19,3 +22,17 @@ def test_quality_table_has_every_base_model_and_number():
     assert "| toy_pastel (held out) | 0.500 (0.90 / 1.00 / 0.55) | 0.875 | 12.3 |" in table
     assert "0.100 / 0.200 / 0.400 / 0.800 | 100 / 200 / 400 / 800 |" in table
     assert "256 clips per base model, seed 1234" in table
+
+
+def test_readme_shows_the_shipped_teachers_table():
+    # The README's teacher table is the shipped teacher.json's, row for row: a reinstalled teacher
+    # whose README was not regenerated fails here.
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [
+        line
+        for line in quality_table(parts.read_info(parts.SHIPPED)["quality"]).splitlines()
+        if line.startswith("|")
+    ]
+    assert len(rows) == 8
+    missing = [row for row in rows if row not in readme]
+    assert not missing, f"README.md lacks these rows of the shipped teacher's quality table: {missing}"

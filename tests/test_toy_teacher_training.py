@@ -13,7 +13,13 @@ import torch
 from lightning_distill.config import compose
 from lightning_distill.toy.teacher import folder as parts
 from lightning_distill.toy.teacher.denoising import warmup_schedule
-from lightning_distill.toy.teacher.run import PRETRAINED_MOTION, PRETRAINED_UNET, train_toy_teacher
+from lightning_distill.toy.teacher.run import (
+    PRETRAINED_MOTION,
+    PRETRAINED_UNET,
+    part_chains,
+    still_cycle_part,
+    train_toy_teacher,
+)
 from lightning_distill.toy.world import STYLES
 
 
@@ -43,15 +49,19 @@ def test_toy_teacher_trains_every_part_then_resumes_without_redoing_any(tmp_path
     out = tmp_path / "teacher"
     train_toy_teacher(cfg)
 
-    for part in ("vae", "text_encoder", PRETRAINED_UNET, "unet", PRETRAINED_MOTION, "motion_module"):
+    assert cfg.toy_teacher.motion_still.cycles == 2
+    for part in ("vae", "text_encoder", PRETRAINED_UNET, "unet", PRETRAINED_MOTION, still_cycle_part(1)):
         assert parts.has_component(out, part), part
     assert parts.styles_in(out) == sorted(STYLES)
     pretrained = parts.load_unet(out, part=PRETRAINED_UNET).state_dict()
     annealed = parts.load_unet(out).state_dict()
     assert any(not torch.equal(pretrained[k], annealed[k]) for k in annealed)  # annealing trained it
     first = parts.load_motion_adapter(out, part=PRETRAINED_MOTION).state_dict()
+    cycle_one = parts.load_motion_adapter(out, part=still_cycle_part(1)).state_dict()
     held_still = parts.load_motion_adapter(out).state_dict()
-    assert any(not torch.equal(first[k], held_still[k]) for k in held_still)  # the second phase trained it
+    # each held-still cycle trained it further
+    assert any(not torch.equal(first[k], cycle_one[k]) for k in cycle_one)
+    assert any(not torch.equal(cycle_one[k], held_still[k]) for k in held_still)
     # A part continued from another (unet, motion_module) does not record where it was loaded from.
     assert not any("_name_or_path" in json.loads(f.read_text()) for f in out.rglob("config.json"))
 
@@ -61,6 +71,7 @@ def test_toy_teacher_trains_every_part_then_resumes_without_redoing_any(tmp_path
         PRETRAINED_UNET,
         "unet",
         PRETRAINED_MOTION,
+        still_cycle_part(1),
         "motion_module",
         "quality",
     }
@@ -98,6 +109,19 @@ def test_warmup_then_constant_or_cosine_to_zero():
     assert all(a >= b for a, b in itertools.pairwise(cosine[100:]))
 
 
+def test_held_still_cycles_chain_their_parts_and_a_bad_count_is_one_clear_error():
+    assert part_chains(1)[1] == [PRETRAINED_MOTION, "motion_module"]
+    assert part_chains(3)[1] == [
+        PRETRAINED_MOTION,
+        "motion_module_still1",
+        "motion_module_still2",
+        "motion_module",
+    ]
+    for bad in (0, -1, 1.5, "two", True):
+        with pytest.raises(ValueError, match=r"motion_still\.cycles=.*whole number of at least 1"):
+            part_chains(bad)
+
+
 def test_an_unknown_decay_is_one_clear_error():
     optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     with pytest.raises(ValueError, match="lr_decay 'linear' is not one of constant, cosine"):
@@ -110,15 +134,17 @@ def test_the_shipped_teacher_records_how_it_was_made():
     assert info["seed"] == 0 and "quality" in info
 
 
-# Slow: a second teacher run with its quality table (about a minute); the default run's test above trains
-# both motion phases, this one the resume from a folder made before the second existed.
+# Slow: a second teacher run with its quality table (about a minute each); the default run's test above
+# trains every motion phase, these the resume from a folder made before a later one existed.
 @pytest.mark.slow
-def test_a_teacher_folder_without_the_held_still_phase_resumes_at_it(tmp_path):
+@pytest.mark.parametrize("made_before", [PRETRAINED_MOTION, still_cycle_part(1)])
+def test_a_teacher_folder_without_the_later_held_still_phases_resumes_at_them(tmp_path, made_before):
     """A teacher made before the held-still phase existed (its motion module becomes the first phase's
-    part) is finished by the same command: only the held-still phase and the quality table run."""
+    part), or before its second cycle (the first cycle's part), is finished by the same command: only the
+    missing cycles and the quality table run."""
     out = tmp_path / "teacher"
     shutil.copytree(parts.SHIPPED, out, ignore=shutil.ignore_patterns("motion_module"))
-    shutil.copytree(parts.SHIPPED / "motion_module", out / PRETRAINED_MOTION)
+    shutil.copytree(parts.SHIPPED / "motion_module", out / made_before)
     info = parts.read_info(out)
     del info["quality"]
     parts.write_info(out, info)
@@ -127,10 +153,11 @@ def test_a_teacher_folder_without_the_held_still_phase_resumes_at_it(tmp_path):
 
     assert {p: p.stat().st_mtime_ns for p in before} == before  # no earlier part trained again
     assert not parts.has_component(out, PRETRAINED_UNET)  # `unet` is there: its first phase is not redone
-    first = parts.load_motion_adapter(out, part=PRETRAINED_MOTION).state_dict()
+    assert parts.has_component(out, still_cycle_part(1))
+    first = parts.load_motion_adapter(out, part=made_before).state_dict()
     continued = parts.load_motion_adapter(out).state_dict()
     assert any(not torch.equal(first[k], continued[k]) for k in first)  # it trained
-    # ... from the first phase's weights (two small steps), not from the identity (zero output projections)
+    # ... from the given weights (a few small steps), not from the identity (zero output projections)
     out_projection = next(k for k in continued if k.endswith("proj_out.weight"))
     assert continued[out_projection].abs().sum() > 0
     assert (continued[out_projection] - first[out_projection]).abs().max() < 0.05

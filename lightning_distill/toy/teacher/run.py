@@ -8,6 +8,7 @@ there, so a crashed run resumes at the stage it was in (`toy_teacher.output=<fol
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import shutil
 import time
@@ -41,13 +42,28 @@ from lightning_distill.toy.world import (
 )
 
 log = logging.getLogger("lightning_distill.toy")
-# Only the run directory keeps them (to resume the second phase); the installed teacher needs `unet` and
+# Only the run directory keeps them (to resume a later phase); the installed teacher needs `unet` and
 # `motion_module`.
 PRETRAINED_UNET = "unet_pretrain"
 PRETRAINED_MOTION = "motion_module_pretrain"
-# Each first phase's part -> the part its second phase continues it into: one table for what a rerun may
-# skip and what the install leaves out.
-FEEDS = {PRETRAINED_UNET: "unet", PRETRAINED_MOTION: "motion_module"}
+
+
+def still_cycle_part(cycle: int) -> str:
+    """The motion module after held-still cycle `cycle` when another cycle follows (run directory only)."""
+    return f"motion_module_still{cycle}"
+
+
+def part_chains(still_cycles: int) -> list[list[str]]:
+    """Each part trained in phases, as the parts its phases write in order, the installed one last. One
+    table for what a rerun may skip (a phase whose part, or any later one, is there) and what the install
+    leaves out (all but the last of each chain)."""
+    if isinstance(still_cycles, bool) or not isinstance(still_cycles, int) or still_cycles < 1:
+        raise ValueError(
+            f"toy_teacher.motion_still.cycles={still_cycles!r}: give a whole number of at least 1 "
+            "(steps: 0 switches the held-still phase off)"
+        )
+    motion = [PRETRAINED_MOTION, *(still_cycle_part(k) for k in range(1, still_cycles)), "motion_module"]
+    return [[PRETRAINED_UNET, "unet"], motion]
 
 
 def all_captions() -> list[str]:
@@ -195,12 +211,15 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
     )
     captions = {style: bank.captions for style, bank in banks.items()}
     timings = dict(parts.read_info(out).get("stage_seconds", {}))
+    chains = part_chains(t.motion_still.cycles)
+    unet_chain, motion_chain = chains
+    this_or_later = {part: chain[i:] for chain in chains for i, part in enumerate(chain)}
 
     def stage(name: str, run) -> None:
-        """Train part `name` unless the folder has it, or has the part it only feeds (`FEEDS`: a first
-        phase's part; an installed teacher leaves it out, and its second phase needs nothing more from it)."""
-        for present in (name, FEEDS.get(name)):
-            if present and parts.has_component(out, present):
+        """Train part `name` unless the folder has it, or a part a later phase continued it into
+        (`part_chains`: an installed teacher leaves the earlier ones out, and needs nothing more from them)."""
+        for present in this_or_later.get(name, [name]):
+            if parts.has_component(out, present):
                 log.info("toy teacher stage %s: %s already in %s, skipped", name, present, out)
                 return
         started = time.time()
@@ -261,8 +280,8 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
         _fit(cfg, module, make_batch, t.unet_anneal.steps, "unet_anneal", seed + 100)
         parts.save_component(module.unet, out, "unet")
 
-    stage(PRETRAINED_UNET, train_base_unet)
-    stage("unet", anneal_base_unet)
+    stage(unet_chain[0], train_base_unet)
+    stage(unet_chain[1], anneal_base_unet)
 
     for offset, style in enumerate(STYLES):
 
@@ -277,9 +296,10 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
 
         stage(f"unet_lora/{style}", train_lora)
 
-    # The motion module trains in two phases, each its own part, as the UNet does: from the identity with
-    # the ordinary loss (`motion_module_pretrain`), then continued with held-still clips in part of each
-    # batch (`motion_module`, the shipped one), so that the caption, not the noise, sets the direction.
+    # The motion module trains in phases, each its own part, as the UNet does: from the identity with the
+    # ordinary loss (`motion_module_pretrain`), then continued with held-still clips in part of each batch,
+    # so that the caption, not the noise, sets the direction: `motion_still.cycles` cosine cycles (warm
+    # restarts, a fresh optimiser each), the last one writing `motion_module`, the shipped one.
     seen = list(SEEN_STYLES)  # the held-out style's UNet never trains the motion module
 
     def fit_motion_module(adapter, phase: DictConfig, name: str, part: str, phase_seed: int) -> None:
@@ -299,16 +319,19 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
             build_motion_adapter(seed), t.motion, "motion_module", PRETRAINED_MOTION, seed
         ),
     )
-    stage(
-        "motion_module",
-        lambda: fit_motion_module(
-            parts.load_motion_adapter(out, part=PRETRAINED_MOTION),
-            t.motion_still,
-            "motion_still",
-            "motion_module",
-            seed + 200,
-        ),
-    )
+    for cycle, (source, part) in enumerate(itertools.pairwise(motion_chain), start=1):
+        # Every cycle draws the same batches (seed + 200): the schedule the shipped teacher was measured
+        # with, the second cycle having been run as a resume of the first's folder.
+        stage(
+            part,
+            lambda source=source, part=part, cycle=cycle: fit_motion_module(
+                parts.load_motion_adapter(out, part=source),
+                t.motion_still,
+                "motion_still" if cycle == 1 else f"motion_still_{cycle}",
+                part,
+                seed + 200,
+            ),
+        )
 
     if "quality" not in parts.read_info(out):
         from lightning_distill.toy.teacher.quality import measure_teacher
@@ -331,7 +354,7 @@ def train_toy_teacher(cfg: DictConfig) -> dict:
                 out,
                 temporary,
                 dirs_exist_ok=True,
-                ignore=shutil.ignore_patterns(*FEEDS),
+                ignore=shutil.ignore_patterns(*(part for chain in chains for part in chain[:-1])),
             )
         log.info("toy teacher installed into %s", parts.SHIPPED)
     return {"teacher": str(out), "stage_seconds": timings}
