@@ -1,4 +1,5 @@
-"""The README's teacher table is generated from teacher.json's quality record, every number in it, and is the shipped one's."""
+"""The README's teacher table is generated from teacher.json's quality record, every number in it, and
+is the shipped teacher's."""
 
 from __future__ import annotations
 
