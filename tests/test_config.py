@@ -74,6 +74,15 @@ def test_4step_full_is_the_4step_chain_with_three_times_its_updates():
         assert full.stages.adversarial_8_to_4.module[phase] == full.recipe.adversarial[phase]
 
 
+@pytest.mark.parametrize(("world", "guidance"), [("paper", 7.5), ("toy", 3.0)])
+def test_the_mse_stage_takes_its_teachers_guidance_from_the_worlds_recipe(world, guidance):
+    # The paper's 7.5 on real checkpoints; the toy recipe's own scale (conf/recipe/toy.yaml says why).
+    cfg = compose(["+experiment=4step", f"world={world}"])
+    assert cfg.stages.mse_128_to_32.module.guidance_scale == guidance
+    override = compose(["+experiment=4step", f"world={world}", "recipe.mse.guidance_scale=6"])
+    assert override.stages.mse_128_to_32.module.guidance_scale == 6
+
+
 def test_an_experiment_sized_for_the_toy_world_refuses_the_paper_world():
     assert check_world(compose(["+experiment=4step_full"])).world == "toy"
     assert compose(["+experiment=4step", "world=paper"]).world == "paper"

@@ -32,7 +32,7 @@ def teacher_moves(
     guidance_scale: float = 1.0,
 ) -> Tensor:
     """x at the end of `path` ((n + 1, B) timesteps, path[0] = t): n Euler moves of the (frozen) teacher,
-    with classifier-free guidance when guidance_scale > 1 (the first, MSE stage: CFG 7.5)."""
+    with classifier-free guidance when guidance_scale > 1 (the first, MSE stage: the recipe's scale)."""
     denoiser = motion_unet_denoiser(unet)
     x = x_t
     for now, nxt in itertools.pairwise(path):
