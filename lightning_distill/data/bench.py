@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .shards import expand_shards
 from .stream import ClipStream
 from .synthetic import write_synthetic_shards
-from .video import ClipSpec
+from .video import ClipSpec, frame_rgb
 
 BEGIN, END = "<!-- bench:data -->", "<!-- /bench:data -->"
 HEADER = (
@@ -64,7 +64,7 @@ def time_pipeline(pattern: str, frames: int, size: int, seed: int) -> tuple[int,
 def plain_clip(data: bytes, frames: int, size: int, rng: np.random.Generator) -> torch.Tensor:
     """The plain loop for one file: decode all frames, take a window, resize with torch; (3, F, S, S)."""
     with av.open(io.BytesIO(data)) as container:
-        decoded = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+        decoded = np.stack([frame_rgb(frame) for frame in container.decode(video=0)])
     start = int(rng.integers(0, len(decoded) - frames + 1))
     window = torch.from_numpy(decoded[start : start + frames]).permute(0, 3, 1, 2).float()  # (F, 3, H, W)
     height, width = window.shape[-2:]

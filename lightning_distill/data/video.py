@@ -106,6 +106,17 @@ class ClipSpec:
         return max(1, round(fps / self.target_fps))
 
 
+def frame_rgb(frame: av.VideoFrame, **reformat) -> np.ndarray:
+    """A decoded frame as (H, W, 3) uint8 RGB, reformatted (`width`, `height`, `interpolation`) in this thread.
+
+    PyAV >= 17 scales with a pool of swscale slice threads by default and keeps the context; a DataLoader
+    worker forked from a process that had decoded inherits that pool without its threads, and hangs for
+    good freeing it (seen in CI: both test workers stuck in `avpriv_slicethread_free`). One thread per
+    frame is also the right size here: the workers are the parallelism.
+    """
+    return frame.to_ndarray(format="rgb24", threads=1, **reformat)
+
+
 def _resized_size(width: int, height: int, size: int) -> tuple[int, int]:
     """(width, height) with the shorter side equal to ``size`` and the aspect ratio kept."""
     scale = size / min(width, height)
@@ -182,7 +193,7 @@ def _decode_span(container, stream, start: int, stride: int, spec: ClipSpec, rng
         if geometry is None:
             geometry = _crop_geometry(frame.width, frame.height, spec, rng)
         width, height, left, top = geometry
-        image = frame.to_ndarray(width=width, height=height, format="rgb24", interpolation=spec.interpolation)
+        image = frame_rgb(frame, width=width, height=height, interpolation=spec.interpolation)
         kept.append(image[top : top + spec.size, left : left + spec.size])
         if len(kept) == spec.frames:
             break

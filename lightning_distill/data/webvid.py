@@ -20,7 +20,7 @@ import av
 import numpy as np
 
 from .format import check_key, make_meta
-from .video import encode_mp4
+from .video import encode_mp4, frame_rgb
 from .writer import ShardWriter
 
 logger = logging.getLogger("lightning_distill.data")
@@ -118,7 +118,7 @@ def _load(path: Path) -> tuple[str | None, str, bytes, dict]:
         info = probe(data)
         if path.suffix.lower() != ".mp4":
             with av.open(io.BytesIO(data)) as container:
-                frames = np.stack([frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)])
+                frames = np.stack([frame_rgb(frame) for frame in container.decode(video=0)])
             height, width = frames.shape[1] // 2 * 2, frames.shape[2] // 2 * 2  # yuv420p needs even sides
             data = encode_mp4(frames[:, :height, :width], info["fps"])
             info = probe(data)
