@@ -1,8 +1,8 @@
 """The first stage, 128 -> 32 steps, trained with MSE (ADL §3.4, SDXL-Lightning §3.6).
 
 The teacher (the original AnimateDiff) makes n Euler moves of its 128-step grid with classifier-free
-guidance (the recipe's scale: the paper's CFG 7.5, 3.0 on the toy world, conf/recipe/toy.yaml says why;
-the empty prompt as the unconditional one: "no negative prompt"); the student makes one move of its
+guidance (the recipe's `recipe.mse.guidance_scale`, conf/recipe/, where each world's value and its reason
+live; the empty prompt as the unconditional one: "no negative prompt"); the student makes one move of its
 32-step grid from the same x_t, without guidance, so guidance is distilled into it.
 
 The loss is the mean squared error between the two moves' destinations x_{t-ns}, by default in the space
