@@ -116,3 +116,17 @@ def test_a_clip_played_backwards_is_relabelled_with_the_opposite_direction():
     assert [MOTIONS[i] for i in relabelled["motion"].tolist()] == [OPPOSITE_MOTION[m] for m in MOTIONS]
     kept, same = reverse_some(video, labels, torch.Generator().manual_seed(0), probability=0.0)
     assert torch.equal(kept, video) and torch.equal(same["motion"], labels["motion"])
+
+
+def test_scale_measures_real_clips_through_the_teachers_vae(capsys):
+    # `scale` is how docs/TOY_WORLD.md reads toy-FVD: the teacher's VAE row is the floor of every
+    # generator that decodes through it, so it must sit with the real clips and far from noise.
+    main(["scale", "--clips", "16"])
+    rows = json.loads(capsys.readouterr().out)["by_style"]
+    assert set(rows) == set(STYLES)
+    for style, row in rows.items():
+        assert set(row) == {"independent_real", "teacher_vae", "blurred_1.5px", "uniform_noise"}
+        vae, noise = row["teacher_vae"], row["uniform_noise"]
+        assert vae["style_fidelity"] >= 0.9, style
+        assert vae["prompt_accuracy"] >= 0.6, style
+        assert vae["toy_fvd"] < noise["toy_fvd"] / 3, style

@@ -1,8 +1,9 @@
-"""`python -m lightning_distill.toy {render,score,train-judge,sheet}`: the toy world from the shell.
+"""`python -m lightning_distill.toy {render,score,train-judge,scale,sheet,direction}`: the toy world from the shell.
 
 render       rendered clips as shards, through the data writer (one folder per style with --style all)
 score        the toy metrics of clips in shards (prompt accuracy, style fidelity, toy-FVD) as JSON
 train-judge  train the judge and write its weights and measured accuracies
+scale        what toy-FVD numbers mean: real against real, through the teacher's VAE, blurred, noise
 sheet        a PNG contact sheet of every style
 direction    where a toy teacher loses the caption's motion direction (toy/teacher/direction.py)
 """
@@ -77,30 +78,40 @@ def _train_judge(args) -> dict:
 
 
 def _scale(args) -> dict:
-    """What toy-FVD numbers mean: real vs independent real, vs blurred real, vs noise, per style."""
+    """What toy-FVD numbers mean: real vs independent real, vs real passed through a toy teacher's VAE
+    (the floor of any generator that decodes through it), vs blurred real, vs noise, per style."""
     import torch
 
+    from lightning_distill.models.base_model import BaseModelSpec
+    from lightning_distill.models.loading import load_base_model
     from lightning_distill.toy.augment import gaussian_blur
     from lightning_distill.toy.judge import load_judge
     from lightning_distill.toy.metrics import toy_metrics, toy_prompts
     from lightning_distill.toy.render import render_batch
+    from lightning_distill.toy.teacher import folder as parts
 
     judge = load_judge(args.judge, frames=args.frames, size=args.size)
     prompts = toy_prompts(args.clips, args.seed)
+    folder = Path(args.teacher) if args.teacher else parts.SHIPPED
+    # Every toy base model shares the teacher's VAE; any style's base model encodes and decodes as the
+    # samplers and the latent cache do (posterior mean in, the base model's own decode out).
+    base = load_base_model(BaseModelSpec("toy_flat", "toy", str(folder), "flat"))
     rows = {}
     for style in STYLES:
         real = render_batch(prompts, style, args.seed + 1, args.frames, args.size)
+        through_vae = base.decode_latents(base.encode_video(real))
         blurred = gaussian_blur(real, torch.full((len(prompts),), 1.5))
         noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
         rows[style] = {
             name: {k: round(v, 4) for k, v in toy_metrics(video, prompts, style, judge).items() if k in KEYS}
             for name, video in (
                 ("independent_real", real),
+                ("teacher_vae", through_vae),
                 ("blurred_1.5px", blurred),
                 ("uniform_noise", noise),
             )
         }
-    return {"clips_per_style": args.clips, "seed": args.seed, "by_style": rows}
+    return {"clips_per_style": args.clips, "seed": args.seed, "teacher": str(folder), "by_style": rows}
 
 
 KEYS = ("prompt_accuracy", "style_fidelity", "toy_fvd")
@@ -212,8 +223,14 @@ def parser() -> argparse.ArgumentParser:
     train.add_argument("--out", default=str(Path(__file__).parent / "weights" / "judge.safetensors"))
     train.add_argument("--steps", type=int, default=1500)
     geometry(train)
-    scale = commands.add_parser("scale", help="toy-FVD of real vs real, blurred and noise clips, per style")
+    scale = commands.add_parser(
+        "scale",
+        help="toy-FVD of real vs real, real through the teacher's VAE, blurred and noise clips, per style",
+    )
     scale.add_argument("--clips", type=int, default=256)
+    scale.add_argument(
+        "--teacher", help="toy teacher folder whose VAE to pass real clips through (default: shipped)"
+    )
     scale.add_argument("--judge", help="judge weights (default: the shipped judge)")
     geometry(scale)
     probe = commands.add_parser("direction", help="does a toy teacher carry and use the motion direction")
