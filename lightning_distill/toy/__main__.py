@@ -79,7 +79,8 @@ def _train_judge(args) -> dict:
 
 def _scale(args) -> dict:
     """What toy-FVD numbers mean: real vs independent real, vs real passed through a toy teacher's VAE
-    (the floor of any generator that decodes through it), vs blurred real, vs noise, per style."""
+    (what a latent model that draws exactly the encoder's latents would score), vs blurred real, vs noise,
+    per style."""
     import torch
 
     from lightning_distill.models.base_model import BaseModelSpec
@@ -89,13 +90,15 @@ def _scale(args) -> dict:
     from lightning_distill.toy.metrics import toy_metrics, toy_prompts
     from lightning_distill.toy.render import render_batch
     from lightning_distill.toy.teacher import folder as parts
+    from lightning_distill.toy.world import base_model_of
 
     judge = load_judge(args.judge, frames=args.frames, size=args.size)
     prompts = toy_prompts(args.clips, args.seed)
     folder = Path(args.teacher) if args.teacher else parts.SHIPPED
     # Every toy base model shares the teacher's VAE; any style's base model encodes and decodes as the
     # samplers and the latent cache do (posterior mean in, the base model's own decode out).
-    base = load_base_model(BaseModelSpec("toy_flat", "toy", str(folder), "flat"))
+    any_style = parts.styles_in(folder)[0]
+    base = load_base_model(BaseModelSpec(base_model_of(any_style), "toy", str(folder), any_style))
     rows = {}
     for style in STYLES:
         real = render_batch(prompts, style, args.seed + 1, args.frames, args.size)
