@@ -77,6 +77,13 @@ def _train_judge(args) -> dict:
     )
 
 
+def _teacher_folder(args) -> Path:
+    """The toy teacher folder a command was pointed at with --teacher, or the shipped one."""
+    from lightning_distill.toy.teacher import folder as parts
+
+    return Path(args.teacher) if args.teacher else parts.SHIPPED
+
+
 def _scale(args) -> dict:
     """What toy-FVD numbers mean: real vs independent real, vs real passed through a toy teacher's VAE
     (what a latent model that draws exactly the encoder's latents would score), vs blurred real, vs noise,
@@ -87,14 +94,14 @@ def _scale(args) -> dict:
     from lightning_distill.models.loading import load_base_model
     from lightning_distill.toy.augment import gaussian_blur
     from lightning_distill.toy.judge import load_judge
-    from lightning_distill.toy.metrics import toy_metrics, toy_prompts
+    from lightning_distill.toy.metrics import REFERENCE_SEED, toy_metrics, toy_prompts
     from lightning_distill.toy.render import render_batch
     from lightning_distill.toy.teacher import folder as parts
     from lightning_distill.toy.world import base_model_of
 
     judge = load_judge(args.judge, frames=args.frames, size=args.size)
     prompts = toy_prompts(args.clips, args.seed)
-    folder = Path(args.teacher) if args.teacher else parts.SHIPPED
+    folder = _teacher_folder(args)
     # Every toy base model shares the teacher's VAE; any style's base model encodes and decodes as the
     # samplers and the latent cache do (posterior mean in, the base model's own decode out).
     any_style = parts.styles_in(folder)[0]
@@ -105,8 +112,14 @@ def _scale(args) -> dict:
         through_vae = base.decode_latents(base.encode_video(real))
         blurred = gaussian_blur(real, torch.full((len(prompts),), 1.5))
         noise = torch.rand(real.shape, generator=torch.Generator().manual_seed(args.seed)) * 2 - 1
+        # The renders every row is compared with (toy_metrics' default), made once per style.
+        reference = render_batch(prompts, style, REFERENCE_SEED, judge.frames, judge.size)
         rows[style] = {
-            name: {k: round(v, 4) for k, v in toy_metrics(video, prompts, style, judge).items() if k in KEYS}
+            name: {
+                k: round(v, 4)
+                for k, v in toy_metrics(video, prompts, style, judge, reference=reference).items()
+                if k in KEYS
+            }
             for name, video in (
                 ("independent_real", real),
                 ("teacher_vae", through_vae),
@@ -141,7 +154,7 @@ def _direction(args) -> dict:
     from lightning_distill.toy.teacher import folder as parts
     from lightning_distill.toy.world import MOTIONS, base_model_of
 
-    folder = Path(args.teacher) if args.teacher else parts.SHIPPED
+    folder = _teacher_folder(args)
     base = load_base_model(BaseModelSpec(base_model_of(args.style), "toy", str(folder), args.style))
     captions = toy_prompts(args.clips, args.seed)
     latents = base.encode_video(render_batch(captions, args.style, args.seed + 1, args.frames, args.size))
