@@ -84,6 +84,17 @@ def test_the_mse_stage_takes_its_teachers_guidance_from_the_worlds_recipe(world,
     assert override.stages.mse_128_to_32.module.guidance_scale == 6
 
 
+@pytest.mark.parametrize("world", ["paper", "toy"])
+def test_every_adversarial_stage_takes_its_loss_from_the_recipe(world):
+    # The papers' non-saturating loss by default in both worlds; one override switches every stage.
+    def losses(*overrides):
+        cfg = compose(["+experiment=1step", f"world={world}", *overrides])
+        return [s.module.loss for s in cfg.stages.values() if s.objective == "adversarial"]
+
+    assert losses() == ["non_saturating"] * 4
+    assert losses("recipe.adversarial.loss=relativistic") == ["relativistic"] * 4
+
+
 def test_an_experiment_sized_for_the_toy_world_refuses_the_paper_world():
     assert check_world(compose(["+experiment=4step_full"])).world == "toy"
     assert compose(["+experiment=4step", "world=paper"]).world == "paper"

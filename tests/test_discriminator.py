@@ -158,31 +158,46 @@ def test_no_head_block_normalises_too_few_values(channels, shape, blocks):
     assert all(count >= MIN_GROUP_ELEMENTS for count in counts)
 
 
-def test_the_toy_discriminator_learns_to_tell_clips_from_noisier_copies(unet):
-    # What the degenerate head could not do: with 50 Adam steps it stayed near a coin (measured 0.54 after
-    # 150 steps on the toy teacher's moves); the toy world's level-1 discriminator now separates them.
+def _trained_and_judged(unet, make_fake, loss, steps, judge_seeds):
+    """Train a toy (level-1) discriminator on clips (real) against `make_fake(clips, seed)` for `steps`
+    Adam updates; return its (real, fake) logits on new batches of `judge_seeds`."""
     torch.manual_seed(0)
     discriminator = Discriminator.from_unet(unet, latent_shape=LATENTS, num_base_models=1, feature_level=1)
     optimizer = torch.optim.Adam(discriminator.parameters(), lr=1e-4, betas=(0.0, 0.99))
-
-    def batch(seed):
-        x, t, states = inputs(batch=8, seed=seed)
-        noisier = 0.7 * x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 1))
-        return x, noisier, t, states
-
     index = torch.zeros(8, dtype=torch.long)
-    for step in range(50):
-        real, fake, t, states = batch(100 + 2 * step)
-        loss = gan_loss.discriminator_loss(
-            *discriminator.real_and_fake(real, real, fake, t, t, states, index)
-        )
+
+    def judged(seed):
+        x, t, states = inputs(batch=8, seed=seed)
+        return discriminator.real_and_fake(x, x, make_fake(x, seed), t, t, states, index)
+
+    for step in range(steps):
         optimizer.zero_grad()
-        loss.backward()
+        gan_loss.discriminator_loss(*judged(100 + 2 * step), loss).backward()
         optimizer.step()
-    real, fake, t, states = batch(7)
     with torch.no_grad():
-        logits = discriminator.real_and_fake(real, real, fake, t, t, states, index)
-    assert gan_loss.accuracy(*logits) >= 0.9
+        return [judged(seed) for seed in judge_seeds]
+
+
+def test_the_toy_discriminator_learns_to_tell_clips_from_noisier_copies(unet):
+    # What the degenerate head could not do: with 50 Adam steps it stayed near a coin (measured 0.54 after
+    # 150 steps on the toy teacher's moves); the toy world's level-1 discriminator now separates them.
+    def noisier(x, seed):
+        return 0.7 * x + 0.3 * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed + 1))
+
+    ((real, fake),) = _trained_and_judged(unet, noisier, "non_saturating", 50, [7])
+    assert gan_loss.accuracy(real, fake) >= 0.9
+
+
+def test_a_relativistic_discriminator_ranks_pairs_that_differ_less_than_clips_do(unet):
+    # A distillation stage's real and fake share x_t and differ by ~10% of the move, far less than clips
+    # differ from each other: the toy 32 -> 8 stage's discriminator never found an absolute threshold with
+    # the non-saturating loss (accuracy 0.50 at every rate tried), and ranks pairs once they are paired.
+    # Here: real = a clip, fake = the same clip slightly smoothed over time (a one-move blur).
+    def smoothed(x, _seed):
+        return 0.9 * x + 0.1 * (x.roll(1, dims=2) + x.roll(-1, dims=2)) / 2
+
+    judged = _trained_and_judged(unet, smoothed, "relativistic", 40, [7, 9, 11])
+    assert float(torch.stack([gan_loss.pair_accuracy(*logits) for logits in judged]).mean()) >= 0.9
 
 
 def test_training_the_discriminator_leaves_the_student_alone(unet):
@@ -222,6 +237,16 @@ def test_losses_match_their_definitions():
     )
     torch.testing.assert_close(gan_loss.generator_loss(fake[:2]), -torch.log(sigmoid(fake[:2])).mean())
     assert float(gan_loss.accuracy(real, fake)) == pytest.approx(4 / 6)
+    # Relativistic pairing: -log sigmoid(real - fake) for D, -log sigmoid(fake - real) for the student.
+    torch.testing.assert_close(
+        gan_loss.discriminator_loss(real, fake, "relativistic"), -torch.log(sigmoid(real - fake)).mean()
+    )
+    torch.testing.assert_close(
+        gan_loss.generator_loss(fake, real, "relativistic"), -torch.log(sigmoid(fake - real)).mean()
+    )
+    assert float(gan_loss.pair_accuracy(real, fake)) == pytest.approx(2 / 3)
+    with pytest.raises(ValueError, match="adversarial loss 'hinge': use one of non_saturating, relativistic"):
+        gan_loss.check_loss("hinge")
     drawn = gan_loss.draw_renoise_timesteps(
         4000, [10, 250, 500, 750], [5, 1, 1, 1], torch.Generator().manual_seed(0)
     )

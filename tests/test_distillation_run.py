@@ -29,13 +29,14 @@ def teacher(tmp_path_factory):
 
 
 def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
-    # With gradient checkpointing on (motion modules and image ResNets) and the MSE loss in another space
-    # than the default: the same chain must run.
+    # With gradient checkpointing on (motion modules and image ResNets), the MSE loss in another space
+    # than the default and the relativistic adversarial loss: the same chain must run.
     overrides = [
         *tiny_run_overrides(tmp_path, teacher),
         "memory.checkpoint_motion_modules=true",
         "seed=3",
         "stages.mse_128_to_32.module.loss_space=eps",
+        "recipe.adversarial.loss=relativistic",
     ]
     result = train(compose(["+experiment=4step", *overrides, "memory.checkpoint_image_layers=true"]))
     run_dir = tmp_path / "runs" / "4step"
@@ -47,6 +48,8 @@ def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
     for index, name in enumerate(["mse_128_to_32", "adversarial_32_to_8", "adversarial_8_to_4"]):
         summary = json.loads((run / f"stage_{index}_{name}" / "summary.json").read_text())
         assert summary["iterations"] == (2 if index == 0 else 3)
+        if index:  # whether the discriminator ranks real above fake at all, whatever its loss
+            assert 0.0 <= summary["last_logged"]["adv/d_pair_accuracy"] <= 1.0
     exports = result["exports"]
     config = json.loads((run / "export" / "motion_adapter" / "config.json").read_text())
     # The student was loaded from its stage's folder: that machine-local path is not exported.

@@ -12,7 +12,9 @@ alternating updates with manual optimisation:
 - 1- and 2-step stabilisers: the student also trains from extra timesteps, and the discriminator's inputs
   that land on clean data are re-noised to t* in {10, 250, 500, 750} before judging.
 
-Non-saturating loss: L_D = -log D(real) - log(1 - D(fake)), L_G = -log D(fake).
+Loss: the papers' non-saturating L_D = -log D(real) - log(1 - D(fake)), L_G = -log D(fake), or the
+relativistic pairing of each real with the fake from the same x_t (`loss`; stages/gan_loss.py says what
+each gives the toy world).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class AdversarialStage(StageModule):
         extra_probability: float = 0.0,
         renoise_timesteps: list[int] | None = None,
         renoise_weights: list[float] | None = None,
+        loss: str = "non_saturating",
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
@@ -62,6 +65,7 @@ class AdversarialStage(StageModule):
         self.extra_probability = float(extra_probability)
         self.renoise_timesteps = list(renoise_timesteps) if renoise_timesteps else None
         self.renoise_weights = list(renoise_weights) if renoise_weights else None
+        self.loss = gan_loss.check_loss(loss)
 
     def trained_modules(self) -> list[torch.nn.Module]:
         return [self.student, self.discriminator]
@@ -128,7 +132,7 @@ class AdversarialStage(StageModule):
         logits_real, logits_fake = self._judge_real_and_fake(
             x_t, real_in, fake_in.detach(), t, judged_t, states, index
         )
-        loss_d = gan_loss.discriminator_loss(logits_real, logits_fake)
+        loss_d = gan_loss.discriminator_loss(logits_real, logits_fake, self.loss)
         optimizer_d.zero_grad(set_to_none=True)
         self.manual_backward(loss_d)
         grad_norm_d = grad_norm_of(self.discriminator.parameters())
@@ -136,8 +140,15 @@ class AdversarialStage(StageModule):
 
         # Student update: gradients flow through the (momentarily frozen) discriminator into the move.
         self.discriminator.requires_grad_(False)
-        logits_g = self._judge(x_t, fake_in, t, judged_t, states, index)
-        loss_g = gan_loss.generator_loss(logits_g)
+        if self.loss == "relativistic":
+            # The real destinations are judged again by the updated discriminator, in the same batch.
+            logits_real_g, logits_g = self._judge_real_and_fake(
+                x_t, real_in, fake_in, t, judged_t, states, index
+            )
+            loss_g = gan_loss.generator_loss(logits_g, logits_real_g.detach(), self.loss)
+        else:
+            logits_g = self._judge(x_t, fake_in, t, judged_t, states, index)
+            loss_g = gan_loss.generator_loss(logits_g)
         optimizer_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
         grad_norm_g = grad_norm_of(self.student.parameters())
@@ -150,6 +161,7 @@ class AdversarialStage(StageModule):
                 "adv/d_real": torch.sigmoid(logits_real).mean(),
                 "adv/d_fake": torch.sigmoid(logits_fake).mean(),
                 "adv/d_accuracy": gan_loss.accuracy(logits_real, logits_fake),
+                "adv/d_pair_accuracy": gan_loss.pair_accuracy(logits_real, logits_fake),
                 "adv/loss_d": loss_d,
                 "adv/loss_g": loss_g,
                 "adv/grad_norm_d": grad_norm_d,
