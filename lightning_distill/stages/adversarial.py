@@ -171,9 +171,8 @@ class AdversarialStage(StageModule):
                 "adv/unconditional": float(self.phase == "unconditional"),
             }
         )
-        # On the progress bar, the accuracy the loss trains: per destination, or per pair (relativistic).
-        judged = gan_loss.pair_accuracy if self.loss == "relativistic" else gan_loss.accuracy
-        self.log_dict({"loss_g": loss_g, "d_acc": judged(logits_real, logits_fake)}, prog_bar=True)
+        d_acc = gan_loss.TRAINED_ACCURACY[self.loss](logits_real, logits_fake)
+        self.log_dict({"loss_g": loss_g, "d_acc": d_acc}, prog_bar=True)
 
     def configure_optimizers(self):
         optimizer_d = torch.optim.Adam(
