@@ -24,6 +24,9 @@ class BaseModelSpec:
     style:   the data its clips come from (ADL pools generated data per style: realistic, anime; SD1.5
              trains on real WebVid clips); in the toy world, the toy style.
     share:   its share of every global batch, relative to the other members of the pool.
+    guidance_scale: the CFG scale its teacher is distilled at in the MSE stage, where its model card
+             recommends another than the recipe's (community base models state their own); None: the
+             recipe's `recipe.mse.guidance_scale` (the paper's 7.5 for every member).
     """
 
     name: str
@@ -34,9 +37,15 @@ class BaseModelSpec:
     config_dir: str | None = None
     original_config: str | None = None
     published: str = ""
+    guidance_scale: float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"base model '{self.name}': kind {self.kind!r} is not one of {', '.join(KINDS)}")
         if not self.share > 0:
             raise ValueError(f"base model '{self.name}': share must be positive, got {self.share}")
+        if self.guidance_scale is not None and not self.guidance_scale >= 1:
+            raise ValueError(
+                f"base model '{self.name}': guidance_scale must be at least 1 (1 is no guidance), "
+                f"got {self.guidance_scale}; null takes the recipe's"
+            )

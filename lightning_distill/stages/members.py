@@ -15,12 +15,19 @@ class Member:
     index: the base-model index the discriminator's flow embedding reads (ADL §3.3), stable over the run.
     unet: a UNetMotionModel; see `stages.motion_modules` for how motion modules are put on it.
     base: anything with `encode_prompts(list[str]) -> (B, L, D)` and `decode_latents` (models.loading).
+    guidance_scale: its base model's own CFG scale for the MSE stage's teacher, None for the recipe's
+    (`BaseModelSpec.guidance_scale`).
     """
 
     name: str
     index: int
     unet: torch.nn.Module
     base: object
+    guidance_scale: float | None = None
+
+    def guidance(self, recipe_scale: float) -> float:
+        """The CFG scale this member's teacher is run at: its own where its config sets one."""
+        return recipe_scale if self.guidance_scale is None else float(self.guidance_scale)
 
     @torch.no_grad()
     def text_states(self, captions: list[str]) -> torch.Tensor:

@@ -2,7 +2,8 @@
 
 The teacher (the original AnimateDiff) makes n Euler moves of its 128-step grid with classifier-free
 guidance (the recipe's `recipe.mse.guidance_scale`, conf/recipe/, where each world's value and its reason
-live; the empty prompt as the unconditional one: "no negative prompt"); the student makes one move of its
+live, or a member's own `guidance_scale` where its base-model config sets one; the empty prompt as the
+unconditional one: "no negative prompt"); the student makes one move of its
 32-step grid from the same x_t, without guidance, so guidance is distilled into it.
 
 The loss is the mean squared error between the two moves' destinations x_{t-ns}, by default in the space
@@ -52,14 +53,13 @@ class MSEStage(StageModule):
         generator = self.generator()
         _, t, t_next, x_t = self.noisy_input(latents, generator)
         states = member.text_states(batch["captions"])
-        negative = member.text_states([""] * len(batch["captions"])) if self.guidance_scale > 1 else None
+        guidance_scale = member.guidance(self.guidance_scale)
+        negative = member.text_states([""] * len(batch["captions"])) if guidance_scale > 1 else None
         path = teacher_path(
             self.schedule, self.plan.teacher_steps, t, t_next, self.plan.moves_per_student_move
         )
         with using(member.unet, self.teacher):
-            target = teacher_moves(
-                member.unet, self.schedule, x_t, path, states, negative, self.guidance_scale
-            )
+            target = teacher_moves(member.unet, self.schedule, x_t, path, states, negative, guidance_scale)
         prediction = student_move(member.unet, self.schedule, x_t, t, t_next, states)
         scale = self.schedule.move_error_scale(t, t_next, self.loss_space, like=target)
         loss = F.mse_loss(scale * prediction.float(), scale * target.float())

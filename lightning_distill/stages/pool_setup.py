@@ -80,7 +80,7 @@ class PoolSetup:
             base = load_base_model(spec)
             unet = UNetMotionModel.from_unet2d(base.unet, initial)
             base.unet = None  # from_unet2d copied the image weights: keep one copy
-            members[name] = Member(name, pool.index[name], unet, base)
+            members[name] = Member(name, pool.index[name], unet, base, spec.guidance_scale)
             shards = member_shards(cfg.latents.style_shards, spec.style)
             if spec.kind == "toy" and cfg.latents.get("render_toy"):
                 _render_toy(shards, spec.style, cfg)
