@@ -31,19 +31,13 @@ class Captions:
         return torch.stack([torch.full((77, CROSS_ATTENTION_DIM), float(bool(c))) for c in captions])
 
 
-def test_each_member_is_distilled_at_its_own_guidance_scale_or_the_recipes(monkeypatch):
+def guidance_run_at(monkeypatch, stage_scale: float, member_scales: dict) -> dict:
+    """{member: (the scale its teacher ran at, |empty-prompt states| or None)} after one MSE step each."""
     run_at = {}
-
-    def recording_teacher_moves(unet, schedule, x_t, path, states, negative, guidance_scale):
-        run_at[current] = (guidance_scale, None if negative is None else float(negative.abs().sum()))
-        return x_t.detach().clone()
-
-    monkeypatch.setattr(mse, "teacher_moves", recording_teacher_moves)
     adapter = build_motion_adapter(0)
-    scales = {"recipes": None, "own_7_5": 7.5, "unguided": 1.0}
     members = {
         name: Member(name, i, UNetMotionModel.from_unet2d(build_unet(i), adapter), Captions(), scale)
-        for i, (name, scale) in enumerate(scales.items())
+        for i, (name, scale) in enumerate(member_scales.items())
     }
     stage = mse.MSEStage(
         StagePlan(0, "mse_128_to_32", "mse", 128, 32),
@@ -52,13 +46,32 @@ def test_each_member_is_distilled_at_its_own_guidance_scale_or_the_recipes(monke
         adapter,
         NoiseSchedule(),
         seed=0,
-        guidance_scale=3.0,
+        guidance_scale=stage_scale,
     )
-    for current in members:
+    monkeypatch.setattr(stage, "log", lambda *args, **kwargs: None)  # no trainer to log to
+    monkeypatch.setattr(stage, "log_dict", lambda *args, **kwargs: None)
+    for name in members:
+
+        def recording_teacher_moves(unet, schedule, x_t, path, states, negative, guidance_scale, name=name):
+            run_at[name] = (guidance_scale, None if negative is None else float(negative.abs().sum()))
+            return x_t.detach().clone()
+
+        monkeypatch.setattr(mse, "teacher_moves", recording_teacher_moves)
         latents = torch.randn(1, LATENT_CHANNELS, 2, 8, 8)
-        stage.training_step({"member": current, "latents": latents, "captions": ["a red square"]}, 0)
+        stage.training_step({"member": name, "latents": latents, "captions": ["a red square"]}, 0)
+    return run_at
+
+
+def test_each_member_is_distilled_at_its_own_guidance_scale_or_the_stages(monkeypatch):
+    run_at = guidance_run_at(monkeypatch, 3.0, {"recipes": None, "own_7_5": 7.5, "unguided": 1.0})
     # Guided teachers get the empty prompt's states as the unconditional input; an unguided one none.
     assert run_at == {"recipes": (3.0, 0.0), "own_7_5": (7.5, 0.0), "unguided": (1.0, None)}
+
+
+def test_a_stage_that_does_not_guide_guides_no_member(monkeypatch):
+    # A later MSE stage (its teacher already carries the guidance) must not guide a member a second time.
+    run_at = guidance_run_at(monkeypatch, 1.0, {"recipes": None, "own_7_5": 7.5})
+    assert run_at == {"recipes": (1.0, None), "own_7_5": (1.0, None)}
 
 
 def test_a_guidance_scale_below_one_names_the_member_and_the_fix():

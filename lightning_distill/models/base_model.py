@@ -24,9 +24,10 @@ class BaseModelSpec:
     style:   the data its clips come from (ADL pools generated data per style: realistic, anime; SD1.5
              trains on real WebVid clips); in the toy world, the toy style.
     share:   its share of every global batch, relative to the other members of the pool.
-    guidance_scale: the CFG scale its teacher is distilled at in the MSE stage, where its model card
-             recommends another than the recipe's (community base models state their own); None: the
-             recipe's `recipe.mse.guidance_scale` (the paper's 7.5 for every member).
+    guidance_scale: the CFG scale its teacher is distilled at in the guided MSE stage, where its model card
+             recommends another than the recipe's (community base models state their own; the paper runs
+             every member at 7.5); None: the recipe's `recipe.mse.guidance_scale`. Data generation and the
+             AnimateLCM-style baseline keep their own single scale.
     """
 
     name: str

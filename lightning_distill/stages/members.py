@@ -25,9 +25,13 @@ class Member:
     base: object
     guidance_scale: float | None = None
 
-    def guidance(self, recipe_scale: float) -> float:
-        """The CFG scale this member's teacher is run at: its own where its config sets one."""
-        return recipe_scale if self.guidance_scale is None else float(self.guidance_scale)
+    def guidance(self, stage_scale: float) -> float:
+        """The CFG scale this member's teacher is run at in a stage that guides at `stage_scale`: its own
+        where its config sets one. A stage that does not guide (scale 1: its teacher already carries the
+        guidance an earlier stage distilled) guides no member, or guidance would be distilled twice."""
+        if stage_scale <= 1 or self.guidance_scale is None:
+            return stage_scale
+        return float(self.guidance_scale)
 
     @torch.no_grad()
     def text_states(self, captions: list[str]) -> torch.Tensor:
